@@ -1,0 +1,82 @@
+"""The metric schema: every measurement, tag and field the worker writes to the time-series store.
+
+This is the single source of truth for dashboards and alert rules (``deploy/grafana``): the core
+builds points only through ``point()``, which refuses anything not declared here, and the
+dashboard tests check every query against ``MEASUREMENTS``. Field units live in field names.
+
+Where this sits in the flow: ... -> incident -> rule -> **sink** (points go to InfluxDB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    name: str
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
+    doc: str
+
+
+MEASUREMENTS: dict[str, Measurement] = {
+    m.name: m
+    for m in (
+        Measurement("cold_chain", ("site", "fridge"),
+                    ("temp_c", "humidity_pct", "door_open"),
+                    "Fridge and cold-room sensor readings."),
+        Measurement("vehicle", ("vehicle", "depot"),
+                    ("speed_kmh", "fuel_pct", "engine_temp_c", "lat", "lon"),
+                    "Vehicle telemetry."),
+        Measurement("sales", ("store", "sku"),
+                    ("quantity", "revenue"),
+                    "Point-of-sale sales, one point per sale."),
+        Measurement("stock", ("site", "sku"),
+                    ("on_hand", "days_of_cover"),
+                    "Stock on hand per site and SKU, and days of cover at the current sales rate."),
+        Measurement("shipment", ("shipment", "supplier", "destination"),
+                    ("delay_min", "status_code"),
+                    "Shipment status updates; delay against the promised arrival."),
+        Measurement("anomaly", ("entity_kind", "entity", "metric", "site"),
+                    ("score", "value", "expected"),
+                    "Detector likelihood in [0, 1] per entity and metric, with expected value."),
+        Measurement("incident", ("kind", "entity", "site", "severity"),
+                    ("open", "severity_level", "duration_s"),
+                    "Incident state: open=1 while open, 0 on the resolving point."),
+        Measurement("recommendation", ("kind", "entity", "from_site", "to_site"),
+                    ("quantity", "benefit"),
+                    "Reallocation recommendations made by the rules."),
+        Measurement("pipeline", ("worker", "stage"),
+                    ("events", "deadletters", "points_written", "write_errors", "batch_ms"),
+                    "Pipeline health, one point per processed batch."),
+    )
+}
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    """One point for the time-series store, keyed by (measurement, tags, time) so replays overwrite."""
+
+    measurement: str
+    tags: dict[str, str]
+    fields: dict[str, float]
+    time: datetime
+
+    def series_key(self) -> tuple:
+        return (self.measurement, tuple(sorted(self.tags.items())))
+
+
+def point(measurement: str, tags: dict[str, str], fields: dict[str, float | int | bool | None],
+          time: datetime) -> MetricPoint:
+    """Build a point, dropping None fields; an undeclared measurement, tag or field is a bug."""
+    spec = MEASUREMENTS.get(measurement)
+    if spec is None:
+        raise KeyError(f"measurement must be one of {sorted(MEASUREMENTS)}; got {measurement!r}")
+    bad_tags = set(tags) - set(spec.tags)
+    bad_fields = set(fields) - set(spec.fields)
+    if bad_tags or bad_fields:
+        raise KeyError(f"{measurement}: undeclared tags {sorted(bad_tags)} / fields {sorted(bad_fields)}")
+    clean = {k: float(v) for k, v in fields.items() if v is not None}
+    return MetricPoint(measurement, {k: str(v) for k, v in tags.items() if v is not None}, clean, time)
