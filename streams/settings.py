@@ -1,0 +1,140 @@
+"""Configuration for every system opswatch talks to, read once at start-up from the environment.
+
+Environment variables use the prefix ``OPSWATCH_`` and ``__`` for nesting, for example
+``OPSWATCH_KAFKA__BOOTSTRAP_SERVERS`` or ``OPSWATCH_INFLUX__TOKEN``. Secrets are ``SecretStr`` and can
+also come from files in a secrets directory (``OPSWATCH_SECRETS_DIR``, default
+``/run/secrets``), one file per variable name, as Docker and Kubernetes mount them.
+
+A wrong value fails at start-up with a ``ConfigurationError`` naming the variable, what was
+expected and what came.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OPSWATCH_"
+
+
+class ConfigurationError(ValueError):
+    """A setting has the wrong value; the message names the variable, expected and got."""
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    topic_prefix: str = "opswatch"
+    partitions: int = Field(8, ge=1, le=1024, description="partitions of each opswatch topic")
+    replication_factor: int = Field(1, ge=1, le=16)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, v: str) -> str:
+        for part in v.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("a comma-separated list of host:port with a port in 1..65535")
+        return v
+
+    def servers(self) -> list[str]:
+        return [p.strip() for p in self.bootstrap_servers.split(",")]
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+
+class InfluxSettings(BaseModel):
+    url: str | None = Field(None, description="InfluxDB base URL; unset means the local file store")
+    token: SecretStr = SecretStr("")
+    org: str = "opswatch"
+    bucket: str = "opswatch"
+    batch_size: int = Field(5000, ge=1, le=1_000_000)
+    flush_interval_ms: int = Field(1000, ge=10, le=600_000)
+    timeout_ms: int = Field(10_000, ge=100, le=600_000)
+    max_retries: int = Field(3, ge=0, le=100)
+    spool_dir: Path = Path(".opswatch/spool")
+    file_store: Path = Path(".opswatch/metrics.lp")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return v.rstrip("/")
+
+
+class GrafanaSettings(BaseModel):
+    url: str = "http://127.0.0.1:3000"
+    token: SecretStr = SecretStr("")
+    org_id: int = Field(1, ge=1)
+    folder: str = "opswatch"
+    datasource_uid: str = "opswatch-influxdb"
+
+
+class AlertmanagerSettings(BaseModel):
+    url: str | None = None
+    timeout_s: float = Field(5.0, gt=0, le=120)
+
+
+class DetectorSettings(BaseModel):
+    name: str = Field("default", description="detector name, or 'default'")
+    threshold: float = Field(0.99, gt=0, lt=1, description="likelihood that counts as anomalous")
+    clear_threshold: float = Field(0.9, gt=0, lt=1, description="likelihood below which it clears")
+
+
+class WorkerSettings(BaseModel):
+    app_id: str = "opswatch"
+    batch_max: int = Field(2000, ge=1, le=100_000)
+    batch_within_s: float = Field(0.2, gt=0, le=60)
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    data_dir: Path = Path(".opswatch/worker")
+    name: str = "worker-1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        secrets_dir=os.environ.get("OPSWATCH_SECRETS_DIR", "/run/secrets")
+        if Path(os.environ.get("OPSWATCH_SECRETS_DIR", "/run/secrets")).is_dir() else None,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    influx: InfluxSettings = InfluxSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    detector: DetectorSettings = DetectorSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+
+def env_name(loc: tuple) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(**overrides) -> Settings:
+    """Build the settings once; raise ConfigurationError naming the variable on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = err["loc"]
+            got = err.get("input")
+            expected = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{env_name(loc)}: expected {expected}; got {got!r}")
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None
