@@ -123,6 +123,7 @@ class StockLevel(Event):
     lat: FiniteFloat | None = Field(None, ge=-90, le=90)
     lon: FiniteFloat | None = Field(None, ge=-180, le=180)
     cold_capacity_free: int | None = Field(None, ge=0)
+    chilled: bool = False
 
     @property
     def entity(self) -> str:

@@ -89,6 +89,15 @@ class AlertmanagerSettings(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=120)
 
 
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic: str = Field("opswatch/#", description="subscription; the last level names the event kind")
+    username: str | None = None
+    password: SecretStr | None = None
+    qos: int = Field(1, ge=0, le=2)
+
+
 class DetectorSettings(BaseModel):
     name: str = Field("default", description="detector name, or 'default'")
     threshold: float = Field(0.99, gt=0, lt=1, description="likelihood that counts as anomalous")
@@ -103,6 +112,9 @@ class WorkerSettings(BaseModel):
     web_host: str = "127.0.0.1"
     data_dir: Path = Path(".opswatch/worker")
     name: str = "worker-1"
+    rebalance_timeout_s: float = Field(60.0, gt=0, le=3600,
+                                       description="Tansu holds a join until this passes; the demo uses 3")
+    session_timeout_s: float = Field(60.0, gt=0, le=3600)
 
 
 class Settings(BaseSettings):
@@ -118,6 +130,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     grafana: GrafanaSettings = GrafanaSettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    mqtt: MqttSettings = MqttSettings()
     detector: DetectorSettings = DetectorSettings()
     worker: WorkerSettings = WorkerSettings()
 

@@ -1,0 +1,170 @@
+"""The Faust app: thin agents that move bytes between Kafka and the processing core.
+
+Flow: Kafka input topics -> agent (batches of raw messages) -> ``BatchPipeline`` (the core) ->
+``opswatch.incidents`` / ``opswatch.recommendations`` / ``opswatch.deadletter`` and the metric sink.
+
+Faust is kept at this edge: nothing outside this module imports it, so the worker could move to
+another stream framework by rewriting this file. Agents read raw bytes (``value_serializer="raw"``)
+in batches with ``take_events``; Faust acks a batch's offsets only after the agent has asked for the
+next one, that is after the pipeline has made the outputs durable (at-least-once).
+
+The worker's web server also serves:
+- ``POST /pos/sales/``: POS webhooks (one event or a gateway batch, JSON), validated with the same
+  schemas; valid events go to the POS topic, invalid ones to the dead-letter topic, 202/400 back.
+- ``GET /opswatch/stats/``: counters of this worker (processed, dead-lettered, points, incidents).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import faust
+from faust.web import Request, Response, View
+
+from connectors.base import MetricSink
+from connectors.filestore import LineProtocolFile
+from connectors.influx import InfluxSink
+from connectors.kafka import ensure_topics
+from detectors import make_detector
+from detectors.registry import DEFAULT
+from streams.core import OperationsCore
+from streams.errors import DeadLetter
+from streams.events import dumps, parse_message
+from streams.pipeline import BatchPipeline, Outbox
+from streams.records import RawMessage
+from streams.settings import Settings
+from streams.topics import DEADLETTER, INPUT_TOPICS, output_topic, topic_for
+
+log = logging.getLogger("opswatch.worker")
+
+
+def make_sink(settings: Settings) -> MetricSink:
+    inf = settings.influx
+    if inf.url:
+        return InfluxSink(inf.url, inf.token.get_secret_value(), inf.org, inf.bucket,
+                          timeout_ms=inf.timeout_ms, max_retries=inf.max_retries, spool_dir=inf.spool_dir)
+    return LineProtocolFile(inf.file_store)
+
+
+def make_core(settings: Settings) -> OperationsCore:
+    name = DEFAULT if settings.detector.name == "default" else settings.detector.name
+    make_detector(name)  # fail at start-up on an unknown name
+    return OperationsCore(detector_factory=lambda: make_detector(name), threshold=settings.detector.threshold)
+
+
+def _credentials(settings: Settings):
+    k = settings.kafka
+    ctx = None
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(cafile=str(k.ssl_cafile) if k.ssl_cafile else None)
+        if k.ssl_certfile:
+            ctx.load_cert_chain(str(k.ssl_certfile), str(k.ssl_keyfile) if k.ssl_keyfile else None)
+    if k.sasl_mechanism:
+        pw = k.sasl_password.get_secret_value() if k.sasl_password else ""
+        if k.sasl_mechanism == "PLAIN":
+            return faust.SASLCredentials(username=k.sasl_username, password=pw, ssl_context=ctx)
+        return faust.SASLCredentials(username=k.sasl_username, password=pw, ssl_context=ctx,
+                                     mechanism=k.sasl_mechanism)
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+class FaustOutbox(Outbox):
+    def __init__(self, app: faust.App, topic_names: list[str]):
+        self._topics = {name: app.topic(name, value_serializer="raw", key_serializer="raw")
+                        for name in topic_names}
+        self._pending: list = []
+
+    async def send(self, topic, key, value):
+        self._pending.append(await self._topics[topic].send(key=key, value=value))
+
+    async def flush(self):
+        # wait until the broker has every output record before the input offsets can be acked
+        pending, self._pending = self._pending, []
+        for fut in pending:
+            await fut
+
+
+def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.App:
+    k, w = settings.kafka, settings.worker
+    ensure_topics(k)
+    app = faust.App(
+        w.app_id,
+        broker=[f"kafka://{s}" for s in k.servers()],
+        broker_credentials=_credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        web_port=w.web_port,
+        web_bind=w.web_host,
+        web_host=w.web_host,
+        datadir=str(w.data_dir),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=w.rebalance_timeout_s,
+        broker_session_timeout=w.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
+        store="memory://",
+    )
+    out_names = [output_topic(n, k.topic_prefix) for n in ("incidents", "recommendations", DEADLETTER)]
+    sink = sink or make_sink(settings)
+    pipeline = BatchPipeline(make_core(settings), sink, FaustOutbox(app, out_names), worker=w.name,
+                             topic_prefix=k.topic_prefix)
+    app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
+
+    @app.on_configured.connect
+    def _setup_sink(app, conf, **kwargs):  # noqa: ARG001 - signal signature
+        sink.setup()
+
+    for suffix in sorted(set(INPUT_TOPICS.values())):
+        _make_agent(app, pipeline, f"{k.topic_prefix}.{suffix}", suffix, w.batch_max, w.batch_within_s)
+
+    pos_topic = app.topic(topic_for("pos_sale", k.topic_prefix), value_serializer="raw", key_serializer="raw")
+    dead_topic = app.topic(output_topic(DEADLETTER, k.topic_prefix), value_serializer="raw",
+                           key_serializer="raw")
+
+    @app.page("/pos/sales/")
+    class PosWebhook(View):
+        """POS tills post sales here; the same schemas validate them as on Kafka."""
+
+        async def post(self, request: Request) -> Response:
+            body = await request.read()
+            events, errors = parse_message(body)
+            for ev in events:
+                await pos_topic.send(key=ev.entity.encode(), value=dumps(ev))
+            for err in errors:
+                dl = DeadLetter(stage="validate" if err.item is not None else "decode", reason=err.reason,
+                                source="http", topic=None, partition=None, offset=None, key=None, raw=body,
+                                index=err.index, item=err.item)
+                await dead_topic.send(key=None, value=dl.to_bytes())
+            status = 202 if events else 400
+            return self.json({"accepted": len(events),
+                              "rejected": [{"index": e.index, "reason": e.reason} for e in errors]},
+                             status=status)
+
+    @app.page("/opswatch/stats/")
+    class Stats(View):
+        async def get(self, request: Request) -> Response:  # noqa: ARG002
+            return self.json(pipeline.stats.as_dict())
+
+    return app
+
+
+def _make_agent(app: faust.App, pipeline: BatchPipeline, topic_name: str, suffix: str, batch_max: int,
+                within_s: float) -> None:
+    topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
+
+    async def watch(stream):
+        async for events in stream.take_events(batch_max, within=within_s):
+            msgs = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
+                               e.message.key) for e in events]
+            await pipeline.handle(msgs, stage=suffix)
+
+    watch.__name__ = f"watch_{suffix}"
+    watch.__qualname__ = watch.__name__
+    app.agent(topic, name=f"opswatch.watch.{suffix}")(watch)
+
+

@@ -1,0 +1,113 @@
+"""The edge between a transport and the core: runs a batch through the core and delivers the output.
+
+Flow: source -> [core: validate -> detect -> incident -> rule] -> **sink**.
+
+``BatchPipeline`` is transport-agnostic: give it an ``Outbox`` that knows how to send records to
+the output topics (Faust topics in the worker, lists in tests) and a metric sink. It returns only
+when the batch's outputs are durable, so the caller may then commit the input offsets.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from connectors.base import MetricSink
+from streams.core import OperationsCore
+from streams.metrics import point
+from streams.records import CoreOutput, RawMessage
+from streams.topics import DEADLETTER, INCIDENTS, RECOMMENDATIONS
+
+
+class Outbox(abc.ABC):
+    @abc.abstractmethod
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    async def flush(self) -> None:
+        pass
+
+
+@dataclass
+class ListOutbox(Outbox):
+    """Collects records in memory (tests, in-process runs)."""
+
+    records: dict[str, list[tuple[bytes | None, bytes]]] = field(default_factory=dict)
+
+    async def send(self, topic, key, value):
+        self.records.setdefault(topic, []).append((key, value))
+
+
+@dataclass
+class PipelineStats:
+    batches: int = 0
+    messages: int = 0
+    processed: int = 0
+    deadlettered: int = 0
+    points_written: int = 0
+    write_errors: int = 0
+    incidents: Counter = field(default_factory=Counter)
+    recommendations: int = 0
+
+    def as_dict(self) -> dict:
+        return {"batches": self.batches, "messages": self.messages, "processed": self.processed,
+                "deadlettered": self.deadlettered, "points_written": self.points_written,
+                "write_errors": self.write_errors, "incidents": dict(self.incidents),
+                "recommendations": self.recommendations}
+
+
+def _dumps(obj: dict) -> bytes:
+    return orjson.dumps(obj, default=str)
+
+
+class BatchPipeline:
+    def __init__(self, core: OperationsCore, sink: MetricSink, outbox: Outbox, *, worker: str = "worker-1",
+                 topic_prefix: str = "opswatch"):
+        self.core, self.sink, self.outbox = core, sink, outbox
+        self.worker = worker
+        self.topics = {n: f"{topic_prefix}.{n}" for n in (INCIDENTS, RECOMMENDATIONS, DEADLETTER)}
+        self.stats = PipelineStats()
+        self._lock = asyncio.Lock()
+        self.listeners: list = []  # callables(CoreOutput), e.g. a live view
+
+    async def handle(self, messages: list[RawMessage], stage: str = "core") -> CoreOutput:
+        t0 = time.perf_counter()
+        async with self._lock:  # the core and the sink are not shared between concurrent batches
+            out = self.core.process(messages)
+            await self.deliver(out, stage, len(messages), t0)
+        return out
+
+    async def deliver(self, out: CoreOutput, stage: str, n_messages: int, t0: float) -> None:
+        for ch in out.incidents:
+            await self.outbox.send(self.topics[INCIDENTS], ch.incident.entity.encode(), _dumps(ch.record()))
+        for rec in out.recommendations:
+            await self.outbox.send(self.topics[RECOMMENDATIONS], rec.entity.encode(), _dumps(rec.record()))
+        for dl in out.deadletters:
+            await self.outbox.send(self.topics[DEADLETTER], dl.key, dl.to_bytes())
+        await self.outbox.flush()
+        points = out.points
+        written_before = self.sink.points_written
+        self.sink.add(points)
+        self.sink.add([point("pipeline", {"worker": self.worker, "stage": stage},
+                             {"events": out.processed, "deadletters": len(out.deadletters),
+                              "points_written": len(points) + 1, "write_errors": self.sink.write_errors,
+                              "batch_ms": (time.perf_counter() - t0) * 1000}, datetime.now(UTC))])
+        await asyncio.get_running_loop().run_in_executor(None, self.sink.flush)
+        s = self.stats
+        s.batches += 1
+        s.messages += n_messages
+        s.processed += out.processed
+        s.deadlettered += len(out.deadletters)
+        s.points_written += self.sink.points_written - written_before
+        s.write_errors = self.sink.write_errors
+        s.recommendations += len(out.recommendations)
+        for ch in out.incidents:
+            if ch.state == "open":
+                s.incidents[ch.incident.kind] += 1
+        for listener in self.listeners:
+            listener(out)
