@@ -4,7 +4,8 @@ Batches are written synchronously so the caller knows when they are durable, and
 its Kafka offsets. A failed batch is retried ``max_retries`` times with backoff; if the store still
 refuses, the batch is spooled to ``spool_dir`` as a line-protocol file and ``flush`` returns
 normally, and every later flush first re-sends the spool (oldest first) before new points. Nothing
-is dropped: a point is in the store, or in the spool. HTTP 429/503 that outlast the retries raise
+is dropped: a point is in the store, or in the spool (a batch the store refuses as invalid, HTTP 4xx,
+is spooled too and logged as an error, for a person to look at). HTTP 429/503 that outlast the retries raise
 ``SinkBackpressure`` carrying ``retry_after`` once the batch is spooled, so the stream can pause.
 """
 
@@ -89,10 +90,9 @@ class InfluxSink(MetricSink):
             if self.spool_files():
                 self._replay_spool()
             self._send_with_retries(lines)
-        except SinkError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # refused, unreachable or overloaded: spool, never drop
             self.write_errors += 1
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.lp"
             path = self.spool_dir / name
             tmp = path.with_suffix(".tmp")

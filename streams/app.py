@@ -115,9 +115,7 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
                              topic_prefix=k.topic_prefix)
     app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
 
-    @app.on_configured.connect
-    def _setup_sink(app, conf, **kwargs):  # noqa: ARG001 - signal signature
-        sink.setup()
+    sink.setup()
 
     for suffix in sorted(set(INPUT_TOPICS.values())):
         _make_agent(app, pipeline, f"{k.topic_prefix}.{suffix}", suffix, w.batch_max, w.batch_within_s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from datetime import UTC, datetime
 
 import orjson
 
-from connectors.base import MetricSink
+from connectors.base import MetricSink, SinkBackpressure
 from streams.core import OperationsCore
 from streams.metrics import point
 from streams.records import CoreOutput, RawMessage
 from streams.topics import DEADLETTER, INCIDENTS, RECOMMENDATIONS
+
+log = logging.getLogger("opswatch.pipeline")
 
 
 class Outbox(abc.ABC):
@@ -97,7 +100,11 @@ class BatchPipeline:
                              {"events": out.processed, "deadletters": len(out.deadletters),
                               "points_written": len(points) + 1, "write_errors": self.sink.write_errors,
                               "batch_ms": (time.perf_counter() - t0) * 1000}, datetime.now(UTC))])
-        await asyncio.get_running_loop().run_in_executor(None, self.sink.flush)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.sink.flush)
+        except SinkBackpressure as exc:  # the points are spooled; pause the stream as asked
+            log.warning("%s; pausing %.1f s", exc, exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
         s = self.stats
         s.batches += 1
         s.messages += n_messages
