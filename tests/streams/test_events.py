@@ -1,0 +1,56 @@
+"""Event schemas: valid events parse, anything else becomes a reason, never an exception."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.events import ColdChainReading, parse_message
+from tests.flows import fridge
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20)
+
+
+def test_timestamps_become_utc_and_units_are_in_names():
+    events, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"ts": "2026-03-02T10:00:00+02:00"}))
+    assert errors == []
+    ev = events[0]
+    assert isinstance(ev, ColdChainReading) and ev.ts.tzinfo == UTC and ev.ts.hour == 8
+    assert ev.entity == "F1" and ev.location == "S1"
+
+
+def test_naive_timestamp_is_refused():
+    _, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"ts": "2026-03-02T10:00:00"}))
+    assert "timezone" in errors[0].reason
+
+
+def test_far_past_and_future_are_refused():
+    for ts in ("1970-01-01T00:00:00Z", "2999-01-01T00:00:00Z"):
+        _, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"ts": ts}))
+        assert errors and "ts" in errors[0].reason
+
+
+def test_batch_items_fail_alone():
+    batch = {"kind": "batch", "events": [fridge(0, 4.0), fridge(1, "warm"), fridge(2, 5.0)]}
+    events, errors = parse_message(orjson.dumps(batch))
+    assert len(events) == 2 and [e.index for e in errors] == [1]
+    assert "temp_c" in errors[0].reason and "'warm'" in errors[0].reason
+
+
+def test_huge_message_is_refused_unparsed():
+    events, errors = parse_message(b"[" + b"1," * 600_000 + b"1]")
+    assert events == [] and "too large" in errors[0].reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(orjson.dumps))
+def test_arbitrary_input_never_raises(raw):
+    events, errors = parse_message(raw)
+    assert len(events) + len(errors) >= 1
+    assert all(e.reason for e in errors)
