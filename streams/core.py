@@ -80,6 +80,13 @@ class OperationsCore:
             n_points, n_changes = len(emit.points), len(emit.changes)
             try:
                 self._routes[ev.kind].handle(ev, emit)
+                # rules see the world as it is at the change, not at the end of the batch
+                for change in emit.changes[n_changes:]:
+                    for rec in self.rules.recommend(change, self.ops):
+                        out.recommendations.append(rec)
+                        emit.point("recommendation", {"kind": rec.kind, "entity": rec.entity,
+                                                      "from_site": rec.from_site, "to_site": rec.to_site},
+                                   {"quantity": rec.quantity, "benefit": 1.0}, change.ts)
             except Exception as exc:  # one place decides: dead-letter or stop
                 del emit.points[n_points:], emit.changes[n_changes:]
                 reason = f"{type(exc).__name__}: {exc} while processing {ev.kind} for {ev.entity}"
@@ -88,13 +95,7 @@ class OperationsCore:
                            ev.model_dump(mode="json"))
                 continue
             out.processed += 1
-        for change in emit.changes:
-            out.incidents.append(change)
-            for rec in self.rules.recommend(change, self.ops):
-                out.recommendations.append(rec)
-                emit.point("recommendation", {"kind": rec.kind, "entity": rec.entity,
-                                              "from_site": rec.from_site, "to_site": rec.to_site},
-                           {"quantity": rec.quantity, "benefit": 1.0}, change.ts)
+        out.incidents.extend(emit.changes)
         out.points.extend(emit.points)
 
     def _fail(self, out: CoreOutput, msg: RawMessage, stage: str, reason: str, index, item) -> None:
