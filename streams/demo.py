@@ -146,10 +146,13 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     sim_stop = threading.Event()
 
     def simulate() -> None:
-        sim_result["stats"] = run_simulation(settings.kafka.servers(), seed=seed, speed=speed,
-                                             duration_s=duration, topic_prefix=settings.kafka.topic_prefix,
-                                             malformed_every=MALFORMED_EVERY, stop_event=sim_stop,
-                                             on_progress=lambda p: sim_result.__setitem__("progress", p))
+        try:
+            sim_result["stats"] = run_simulation(
+                settings.kafka.servers(), seed=seed, speed=speed, duration_s=duration,
+                topic_prefix=settings.kafka.topic_prefix, malformed_every=MALFORMED_EVERY, stop_event=sim_stop,
+                on_progress=lambda p: sim_result.__setitem__("progress", p))
+        except Exception as exc:  # reported by the main thread
+            sim_result["error"] = exc
     started = datetime.now(UTC)
     code = 0
     try:
@@ -177,6 +180,8 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
         else:
             while sim.is_alive():
                 step()
+        if "error" in sim_result:
+            raise RuntimeError(f"the simulator failed: {sim_result['error']!r}") from sim_result["error"]
         stats = sim_result["stats"]
         produced = stats.events + stats.malformed
         # drain: wait until the worker has accounted for every produced event
@@ -228,6 +233,9 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     except KeyboardInterrupt:
         sim_stop.set()
         code = 130
+    except RuntimeError as exc:
+        console.print(f"[red]demo failed: {exc}[/red]")
+        code = 1
     finally:
         sim_stop.set()
         stop.set()
