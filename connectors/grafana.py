@@ -195,8 +195,8 @@ class GrafanaPusher:
         if have is None:
             return Change("dashboard", uid, CREATE, board["title"],
                           lambda: self.api.dashboard.update_dashboard(body))
-        stored = {k: v for k, v in have.get("dashboard", {}).items() if k not in ("id", "version")}
-        diffs = [] if stored == board else ["dashboard"]
+        # Extra keys Grafana adds on save are fine; every key we send must read back the same.
+        diffs = [f"dashboard.{d}" for d in _subset_differs(board, have.get("dashboard") or {})]
         if (have.get("meta") or {}).get("folderUid") != folder:
             diffs.append("folder")
         if not diffs:
@@ -212,7 +212,7 @@ class GrafanaPusher:
         if have is None:
             return Change("template", name, CREATE, "",
                           lambda: self.api.alertingprovisioning.create_or_update_template(name, body))
-        if have.get("template") == text:
+        if (have.get("template") or "").strip() == text.strip():
             return Change("template", name, UNCHANGED)
         if have.get("provenance") == "file":
             return Change("template", name, CONFLICT, "provisioned from files; edit deploy/grafana")

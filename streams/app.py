@@ -151,6 +151,18 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     return app
 
 
+def _lag(app: faust.App, events) -> int | None:
+    """Messages behind the high-water mark, summed over the batch's partitions."""
+    last: dict = {}
+    for e in events:
+        tp = e.message.tp
+        last[tp] = max(last.get(tp, -1), e.message.offset)
+    try:
+        return sum(max(app.consumer.highwater(tp) - off - 1, 0) for tp, off in last.items())
+    except Exception:  # highwater unknown before the first fetch response
+        return None
+
+
 def _make_agent(app: faust.App, pipeline: BatchPipeline, topic_name: str, suffix: str, batch_max: int,
                 within_s: float) -> None:
     topic = app.topic(topic_name, value_serializer="raw", key_serializer="raw")
@@ -159,7 +171,7 @@ def _make_agent(app: faust.App, pipeline: BatchPipeline, topic_name: str, suffix
         async for events in stream.take_events(batch_max, within=within_s):
             msgs = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
                                e.message.key) for e in events]
-            await pipeline.handle(msgs, stage=suffix)
+            await pipeline.handle(msgs, stage=suffix, lag=_lag(app, events))
 
     watch.__name__ = f"watch_{suffix}"
     watch.__qualname__ = watch.__name__

@@ -29,6 +29,9 @@ def push(
     OPSWATCH_INFLUX__URL / __TOKEN / __BUCKET; contact points read ONCALL_NTFY_URL (required) and
     the optional ONCALL_PUSHOVER_*, ONCALL_TELEGRAM_*, ONCALL_PAGERDUTY_ROUTING_KEY.
     """
+    from grafana_client.client import GrafanaException
+    from niquests.exceptions import ConnectionError as HTTPConnectionError
+
     from connectors.grafana import GrafanaPushError, GrafanaPusher, connect
     from streams.dashboards import desired_state
     from streams.dashboards.alerting import MissingSecret
@@ -44,6 +47,10 @@ def push(
     except (ConfigurationError, MissingSecret, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except (GrafanaException, HTTPConnectionError) as exc:
+        detail = getattr(exc, "message", None) or str(exc)
+        typer.echo(f"error: reading Grafana at {settings.grafana.url} failed: {detail}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(plan.render())
     if dry_run:
         typer.echo("dry run: nothing written")
@@ -53,7 +60,7 @@ def push(
         return
     try:
         pusher.apply(plan)
-    except GrafanaPushError as exc:
+    except (GrafanaPushError, HTTPConnectionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"pushed: {plan.summary()}")

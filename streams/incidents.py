@@ -39,6 +39,11 @@ class Incident:
     summary: str
     evidence: dict
     resolved_at: datetime | None = None
+    opened_severity: Severity | None = None
+
+    def __post_init__(self) -> None:
+        if self.opened_severity is None:
+            self.opened_severity = self.severity
 
     def record(self, state: str, ts: datetime) -> dict:
         return {

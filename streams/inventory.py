@@ -89,7 +89,7 @@ class InventoryWatch(Watch):
         st.on_hand, st.lead_time_h, st.ts, st.chilled = ev.on_hand, ev.lead_time_h, ev.ts, ev.chilled
         cover_h = st.cover_h()
         emit.point("stock", {"site": ev.site, "sku": ev.sku},
-                   {"on_hand": ev.on_hand, "days_of_cover": cover_h / 24}, ev.ts)
+                   {"on_hand": ev.on_hand, "days_of_cover": cover_h / 24, "lat": ev.lat, "lon": ev.lon}, ev.ts)
         active = st.rate_per_h > 0 and cover_h < st.lead_time_h
         emit.observe(
             KIND, f"{ev.site}:{ev.sku}", ev.ts, active, site=ev.site,

@@ -34,8 +34,8 @@ MEASUREMENTS: dict[str, Measurement] = {
                     ("quantity", "revenue"),
                     "Point-of-sale sales, one point per sale."),
         Measurement("stock", ("site", "sku"),
-                    ("on_hand", "days_of_cover"),
-                    "Stock on hand per site and SKU, and days of cover at the current sales rate."),
+                    ("on_hand", "days_of_cover", "lat", "lon"),
+                    "Stock on hand per site and SKU, days of cover at the current sales rate, site position."),
         Measurement("shipment", ("shipment", "supplier", "destination"),
                     ("delay_min", "status_code"),
                     "Shipment status updates; delay against the promised arrival."),
@@ -44,13 +44,16 @@ MEASUREMENTS: dict[str, Measurement] = {
                     "Detector likelihood in [0, 1] per entity and metric, with expected value."),
         Measurement("incident", ("kind", "entity", "site", "severity"),
                     ("open", "severity_level", "duration_s"),
-                    "Incident state: open=1 while open, 0 on the resolving point."),
+                    "Incident state: open=1 while open, 0 on the resolving point. The severity tag is "
+                    "the severity at opening (so one incident is one series); severity_level follows "
+                    "escalation (1 info, 2 warning, 3 critical)."),
         Measurement("recommendation", ("kind", "entity", "from_site", "to_site"),
                     ("quantity", "benefit"),
                     "Reallocation recommendations made by the rules."),
         Measurement("pipeline", ("worker", "stage"),
-                    ("events", "deadletters", "points_written", "write_errors", "batch_ms"),
-                    "Pipeline health, one point per processed batch."),
+                    ("events", "deadletters", "points_written", "write_errors", "batch_ms", "consumer_lag"),
+                    "Pipeline health, one point per processed batch; consumer_lag is the messages "
+                    "behind the partition's high-water mark after the batch."),
     )
 }
 

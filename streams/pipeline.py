@@ -78,14 +78,15 @@ class BatchPipeline:
         self._lock = asyncio.Lock()
         self.listeners: list = []  # callables(CoreOutput), e.g. a live view
 
-    async def handle(self, messages: list[RawMessage], stage: str = "core") -> CoreOutput:
+    async def handle(self, messages: list[RawMessage], stage: str = "core", lag: int | None = None) -> CoreOutput:
         t0 = time.perf_counter()
         async with self._lock:  # the core and the sink are not shared between concurrent batches
             out = self.core.process(messages)
-            await self.deliver(out, stage, len(messages), t0)
+            await self.deliver(out, stage, len(messages), t0, lag)
         return out
 
-    async def deliver(self, out: CoreOutput, stage: str, n_messages: int, t0: float) -> None:
+    async def deliver(self, out: CoreOutput, stage: str, n_messages: int, t0: float,
+                      lag: int | None = None) -> None:
         for ch in out.incidents:
             await self.outbox.send(self.topics[INCIDENTS], ch.incident.entity.encode(), _dumps(ch.record()))
         for rec in out.recommendations:
@@ -99,7 +100,8 @@ class BatchPipeline:
         self.sink.add([point("pipeline", {"worker": self.worker, "stage": stage},
                              {"events": out.processed, "deadletters": len(out.deadletters),
                               "points_written": len(points) + 1, "write_errors": self.sink.write_errors,
-                              "batch_ms": (time.perf_counter() - t0) * 1000}, datetime.now(UTC))])
+                              "batch_ms": (time.perf_counter() - t0) * 1000, "consumer_lag": lag},
+                             datetime.now(UTC))])
         try:
             await asyncio.get_running_loop().run_in_executor(None, self.sink.flush)
         except SinkBackpressure as exc:  # the points are spooled; pause the stream as asked

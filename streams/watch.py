@@ -46,8 +46,9 @@ class Emit:
             inc = change.incident
             self.changes.append(change)
             duration = ((inc.resolved_at or ts) - inc.opened_at).total_seconds()
+            # the severity tag stays the opening one: one incident, one series
             self.point("incident", {"kind": kind, "entity": entity, "site": site,
-                                    "severity": inc.severity},
+                                    "severity": inc.opened_severity},
                        {"open": 0 if change.state == "resolved" else 1,
                         "severity_level": {"info": 1, "warning": 2, "critical": 3}[inc.severity],
                         "duration_s": duration}, ts)
