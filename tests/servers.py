@@ -89,3 +89,15 @@ def victoria_export(port: int, match: str) -> list[dict]:
     q = urllib.parse.urlencode({"match[]": match, "start": "0", "end": str(int(_time.time()) + 30 * 86400)})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/export?{q}", timeout=30) as r:
         return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+
+
+def victoria_names(port: int) -> set[str]:
+    """Every metric name the store holds (``<measurement>_<field>`` for InfluxDB line protocol)."""
+    import json
+    import time as _time
+    import urllib.parse
+
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/internal/force_flush", timeout=10).read()
+    q = urllib.parse.urlencode({"start": "0", "end": str(int(_time.time()) + 30 * 86400)})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/label/__name__/values?{q}", timeout=30) as r:
+        return set(json.loads(r.read())["data"])

@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from tests.servers import victoria_export
+from tests.deploy.test_dashboards import all_targets, committed, parse_select
+from tests.servers import victoria_export, victoria_names
 
 pytestmark = pytest.mark.servers
 
@@ -48,3 +49,10 @@ def test_demo_run_detects_injected_disruptions(victoria, tmp_path):
     incidents = victoria_export(victoria.port, '{__name__="incident_open"}')
     assert {x["metric"]["kind"] for x in incidents} >= {"cold_chain_excursion", "vehicle_stopped", "stockout_risk"}
     assert "demo-token" not in run.stdout + run.stderr
+
+    # every (measurement, field) a dashboard queries is one this run wrote
+    written = victoria_names(victoria.port)
+    queried = {(m, f) for board in committed() for _, target in all_targets(board)
+               for m, fields, _ in [parse_select(target["query"])] for f in fields}
+    missing = sorted(f"{m}_{f}" for m, f in queried if f"{m}_{f}" not in written)
+    assert not missing, f"dashboards query series the demo never wrote: {missing}"
