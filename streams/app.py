@@ -22,12 +22,14 @@ import ssl
 import faust
 from faust.web import Request, Response, View
 
+from connectors.alertmanager import AlertmanagerPager
 from connectors.base import MetricSink
 from connectors.filestore import LineProtocolFile
 from connectors.influx import InfluxSink
 from connectors.kafka import ensure_topics
 from detectors import make_detector
 from detectors.registry import DEFAULT
+from streams.checkpoint import Checkpoint
 from streams.core import OperationsCore
 from streams.errors import DeadLetter
 from streams.events import dumps, parse_message
@@ -45,6 +47,14 @@ def make_sink(settings: Settings) -> MetricSink:
         return InfluxSink(inf.url, inf.token.get_secret_value(), inf.org, inf.bucket,
                           timeout_ms=inf.timeout_ms, max_retries=inf.max_retries, spool_dir=inf.spool_dir)
     return LineProtocolFile(inf.file_store)
+
+
+def make_pager(settings: Settings) -> AlertmanagerPager | None:
+    am = settings.alertmanager
+    if not am.url:
+        return None
+    return AlertmanagerPager(am.url, timeout_s=am.timeout_s, resend_s=am.resend_s, min_severity=am.min_severity,
+                             dashboard_url=f"{settings.grafana.url}/d/opswatch-overview")
 
 
 def make_core(settings: Settings) -> OperationsCore:
@@ -111,11 +121,19 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     )
     out_names = [output_topic(n, k.topic_prefix) for n in ("incidents", "recommendations", DEADLETTER)]
     sink = sink or make_sink(settings)
+    pager = make_pager(settings)
+    if pager is not None:
+        pager.setup()
     pipeline = BatchPipeline(make_core(settings), sink, FaustOutbox(app, out_names), worker=w.name,
-                             topic_prefix=k.topic_prefix)
+                             topic_prefix=k.topic_prefix, pager=pager,
+                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint"))
     app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
 
     sink.setup()
+
+    @app.timer(interval=w.tick_s)
+    async def tick():
+        await pipeline.tick()
 
     for suffix in sorted(set(INPUT_TOPICS.values())):
         _make_agent(app, pipeline, f"{k.topic_prefix}.{suffix}", suffix, w.batch_max, w.batch_within_s)

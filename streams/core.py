@@ -48,6 +48,9 @@ class OperationsCore:
         self.detectors = EntityDetectors(self.detector_factory, self.threshold)
         self.incidents = IncidentBook(policies=dict(INCIDENT_POLICIES))
         self.ops = Operations(ColdChainWatch(), FleetWatch(), InventoryWatch(), SupplierWatch())
+        #: last input offset processed per (topic, partition): replays after a restart are skipped
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.replayed_skipped = 0
         self._routes: dict[str, Watch] = {}
         for watch in (self.ops.coldchain, self.ops.fleet, self.ops.inventory, self.ops.suppliers):
             for kind in watch.kinds:
@@ -58,7 +61,14 @@ class OperationsCore:
         """Decode, validate and process a batch of raw messages."""
         out = CoreOutput()
         events: list[tuple[Event, RawMessage]] = []
+        offsets = self.offsets
         for msg in messages:
+            if msg.offset is not None and msg.topic is not None:
+                tp = (msg.topic, msg.partition or 0)
+                if msg.offset <= offsets.get(tp, -1):
+                    self.replayed_skipped += 1  # already in this state (redelivered after a restart)
+                    continue
+                offsets[tp] = msg.offset
             evs, errors = parse_message(msg.value)
             for err in errors:
                 self._fail(out, msg, "decode" if err.index is None and err.item is None else "validate",
@@ -108,7 +118,11 @@ class OperationsCore:
 
     # -- state ----------------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        return pickle.dumps((self.detectors, self.incidents, self.ops), protocol=pickle.HIGHEST_PROTOCOL)
+        state = (self.detectors, self.incidents, self.ops, self.offsets)
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
-        self.detectors, self.incidents, self.ops = pickle.loads(blob)
+        self.detectors, self.incidents, self.ops, self.offsets = pickle.loads(blob)
+
+    def open_incidents(self) -> list[dict]:
+        return [inc.record("open", inc.last_seen) for inc in self.incidents.open.values()]

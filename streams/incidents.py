@@ -40,6 +40,7 @@ class Incident:
     evidence: dict
     resolved_at: datetime | None = None
     opened_severity: Severity | None = None
+    silenced: str | None = None  # the maintenance window or silence that covers it, if any
 
     def __post_init__(self) -> None:
         if self.opened_severity is None:
@@ -53,6 +54,8 @@ class Incident:
             "entity": self.entity,
             "site": self.site,
             "severity": self.severity,
+            "opened_severity": self.opened_severity,
+            "silenced": self.silenced,
             "opened_at": self.opened_at.isoformat(),
             "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
             "ts": ts.isoformat(),

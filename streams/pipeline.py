@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from connectors.base import MetricSink, SinkBackpressure
+from connectors.alertmanager import AlertmanagerPager
+from connectors.base import MetricSink, SinkBackpressure, SinkError
+from streams.checkpoint import Checkpoint
 from streams.core import OperationsCore
 from streams.metrics import point
 from streams.records import CoreOutput, RawMessage
@@ -56,12 +58,15 @@ class PipelineStats:
     write_errors: int = 0
     incidents: Counter = field(default_factory=Counter)
     recommendations: int = 0
+    pages_sent: int = 0
+    page_errors: int = 0
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "messages": self.messages, "processed": self.processed,
                 "deadlettered": self.deadlettered, "points_written": self.points_written,
                 "write_errors": self.write_errors, "incidents": dict(self.incidents),
-                "recommendations": self.recommendations}
+                "recommendations": self.recommendations, "pages_sent": self.pages_sent,
+                "page_errors": self.page_errors}
 
 
 def _dumps(obj: dict) -> bytes:
@@ -70,8 +75,18 @@ def _dumps(obj: dict) -> bytes:
 
 class BatchPipeline:
     def __init__(self, core: OperationsCore, sink: MetricSink, outbox: Outbox, *, worker: str = "worker-1",
-                 topic_prefix: str = "opswatch"):
+                 topic_prefix: str = "opswatch", pager: AlertmanagerPager | None = None,
+                 checkpoint: Checkpoint | None = None):
         self.core, self.sink, self.outbox = core, sink, outbox
+        self.pager, self.checkpoint = pager, checkpoint
+        if checkpoint is not None:
+            blob = checkpoint.load()
+            if blob is not None:
+                core.restore(blob)
+                log.warning("restored state from %s: %d open incidents, offsets %s", checkpoint.path,
+                            len(core.incidents.open), core.offsets)
+        if pager is not None:
+            pager.restore(core.open_incidents())
         self.worker = worker
         self.topics = {n: f"{topic_prefix}.{n}" for n in (INCIDENTS, RECOMMENDATIONS, DEADLETTER)}
         self.stats = PipelineStats()
@@ -107,6 +122,11 @@ class BatchPipeline:
         except SinkBackpressure as exc:  # the points are spooled; pause the stream as asked
             log.warning("%s; pausing %.1f s", exc, exc.retry_after)
             await asyncio.sleep(exc.retry_after)
+        if self.pager is not None:
+            self.pager.add(out.incidents, out.recommendations)
+            await self.flush_pages()
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.core.snapshot())
         s = self.stats
         s.batches += 1
         s.messages += n_messages
@@ -120,3 +140,19 @@ class BatchPipeline:
                 s.incidents[ch.incident.kind] += 1
         for listener in self.listeners:
             listener(out)
+
+    async def flush_pages(self) -> None:
+        """Send due pages; a pager outage is logged and retried, never fatal to the stream."""
+        if self.pager is None or not self.pager.due():
+            return
+        try:
+            n = await asyncio.get_running_loop().run_in_executor(None, self.pager.flush)
+            self.stats.pages_sent += n
+        except SinkError as exc:
+            self.stats.page_errors += 1
+            log.error("paging failed, will retry: %s", exc)
+
+    async def tick(self) -> None:
+        """Periodic work on wall-clock time: re-send open pages before Alertmanager forgets them."""
+        async with self._lock:
+            await self.flush_pages()

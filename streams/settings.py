@@ -85,8 +85,19 @@ class GrafanaSettings(BaseModel):
 
 
 class AlertmanagerSettings(BaseModel):
-    url: str | None = None
+    url: str | None = Field(None, description="Alertmanager base URL; unset: no paging")
     timeout_s: float = Field(5.0, gt=0, le=120)
+    resend_s: float = Field(60.0, gt=0, le=3600, description="re-send open alerts this often")
+    min_severity: Literal["info", "warning", "critical"] = "warning"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return v.rstrip("/")
 
 
 class MqttSettings(BaseModel):
@@ -115,6 +126,7 @@ class WorkerSettings(BaseModel):
     rebalance_timeout_s: float = Field(60.0, gt=0, le=3600,
                                        description="Tansu holds a join until this passes; the demo uses 3")
     session_timeout_s: float = Field(60.0, gt=0, le=3600)
+    tick_s: float = Field(5.0, gt=0, le=600, description="wall-clock housekeeping interval")
 
 
 class Settings(BaseSettings):

@@ -21,10 +21,11 @@ def msg(doc: dict | bytes, offset: int = 0, topic: str = "opswatch.test") -> Raw
     return RawMessage(value, topic, 0, offset, b"k")
 
 
-def run_flow(docs: list, core: OperationsCore | None = None, batch: int = 50) -> tuple[CoreOutput, OperationsCore]:
+def run_flow(docs: list, core: OperationsCore | None = None, batch: int = 50,
+             start_offset: int = 0) -> tuple[CoreOutput, OperationsCore]:
     core = core or OperationsCore()
     out = CoreOutput()
-    msgs = [msg(d, i) for i, d in enumerate(docs)]
+    msgs = [msg(d, start_offset + i) for i, d in enumerate(docs)]
     for i in range(0, len(msgs), batch):
         out.extend(core.process(msgs[i:i + batch]))
     return out, core

@@ -142,9 +142,20 @@ def test_state_snapshot_restores_open_incidents_and_detectors():
     fresh = OperationsCore()
     fresh.restore(blob)
     tail = [fridge(260 + i, 4.0) for i in range(10)]
-    a, _ = run_flow(tail, core=core)
-    b, _ = run_flow(tail, core=fresh)
+    a, _ = run_flow(tail, core=core, start_offset=len(docs))
+    b, _ = run_flow(tail, core=fresh, start_offset=len(docs))
     assert [c.record() for c in a.incidents] == [c.record() for c in b.incidents]
     assert kinds(a, "resolved") == [("cold_chain_excursion", "F1")]
     assert a.incidents and not kinds(a)  # resolved, not re-opened
     assert pickle.loads(blob)
+
+
+def test_messages_redelivered_after_a_restart_are_skipped_by_offset():
+    docs = normal_fridge_day(100)
+    first, core = run_flow(docs[:60])
+    restored = OperationsCore()
+    restored.restore(core.snapshot())
+    # Kafka redelivers from the last committed offset (40), the checkpoint already covers up to 59
+    again, _ = run_flow(docs[40:], core=restored, start_offset=40)
+    assert again.processed == 40 and restored.replayed_skipped == 20
+    assert sum(p.measurement == "cold_chain" for p in again.points) == 40
