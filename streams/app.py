@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from functools import partial
 
 import faust
 from faust.web import Request, Response, View
@@ -60,7 +61,7 @@ def make_pager(settings: Settings) -> AlertmanagerPager | None:
 def make_core(settings: Settings) -> OperationsCore:
     name = DEFAULT if settings.detector.name == "default" else settings.detector.name
     make_detector(name)  # fail at start-up on an unknown name
-    return OperationsCore(detector_factory=lambda: make_detector(name), threshold=settings.detector.threshold)
+    return OperationsCore(detector_factory=partial(make_detector, name), threshold=settings.detector.threshold)
 
 
 def _credentials(settings: Settings):

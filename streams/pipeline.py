@@ -60,13 +60,14 @@ class PipelineStats:
     recommendations: int = 0
     pages_sent: int = 0
     page_errors: int = 0
+    checkpoint_errors: int = 0
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "messages": self.messages, "processed": self.processed,
                 "deadlettered": self.deadlettered, "points_written": self.points_written,
                 "write_errors": self.write_errors, "incidents": dict(self.incidents),
                 "recommendations": self.recommendations, "pages_sent": self.pages_sent,
-                "page_errors": self.page_errors}
+                "page_errors": self.page_errors, "checkpoint_errors": self.checkpoint_errors}
 
 
 def _dumps(obj: dict) -> bytes:
@@ -126,7 +127,11 @@ class BatchPipeline:
             self.pager.add(out.incidents, out.recommendations)
             await self.flush_pages()
         if self.checkpoint is not None:
-            self.checkpoint.save(self.core.snapshot())
+            try:
+                self.checkpoint.save(self.core.snapshot())
+            except Exception:  # a restart would replay more; the stream goes on
+                self.stats.checkpoint_errors += 1
+                log.exception("checkpoint failed")
         s = self.stats
         s.batches += 1
         s.messages += n_messages

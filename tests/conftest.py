@@ -32,3 +32,17 @@ def mosquitto(tmp_path_factory):
     server = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def oncall(tmp_path):
+    """A real Alertmanager routing every alert to a local webhook receiver (the on-call phone)."""
+    from tests.servers import WebhookReceiver, start_alertmanager
+
+    receiver = WebhookReceiver()
+    am = start_alertmanager(tmp_path, receiver.url)
+    am.receiver = receiver
+    am.url = f"http://127.0.0.1:{am.port}"
+    yield am
+    am.stop()
+    receiver.stop()

@@ -101,3 +101,66 @@ def victoria_names(port: int) -> set[str]:
     q = urllib.parse.urlencode({"start": "0", "end": str(int(_time.time()) + 30 * 86400)})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/label/__name__/values?{q}", timeout=30) as r:
         return set(json.loads(r.read())["data"])
+
+
+class WebhookReceiver:
+    """A local HTTP endpoint that records every notification Alertmanager sends it."""
+
+    def __init__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def notifications(self, incident_id: str | None = None) -> list[tuple[str, str]]:
+        """(status, incident_id) per alert per notification, in arrival order."""
+        out = []
+        for n in list(self.received):
+            for a in n["alerts"]:
+                iid = a["labels"].get("incident_id")
+                if incident_id is None or iid == incident_id:
+                    out.append((a["status"], iid))
+        return out
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def start_alertmanager(tmp: Path, webhook_url: str) -> Server:
+    binary = need_binary("prometheus-alertmanager", "prometheus-alertmanager")
+    port = free_port()
+    conf = tmp / "alertmanager.yml"
+    conf.write_text(f"""
+route:
+  receiver: oncall
+  group_by: ['incident_id']
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 24h
+receivers:
+  - name: oncall
+    webhook_configs:
+      - url: {webhook_url}
+        send_resolved: true
+""")
+    return Server([binary, f"--config.file={conf}", f"--storage.path={tmp / 'am-data'}",
+                   f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                   "--log.level=warn"], port, tmp / "alertmanager.log",
+                  ready_url=f"http://127.0.0.1:{port}/-/ready")
