@@ -35,6 +35,7 @@ from streams.core import OperationsCore
 from streams.errors import DeadLetter
 from streams.events import dumps, parse_message
 from streams.pipeline import BatchPipeline, Outbox
+from streams.playbook import load_playbook
 from streams.records import RawMessage
 from streams.settings import Settings
 from streams.topics import DEADLETTER, INPUT_TOPICS, output_topic, topic_for
@@ -61,7 +62,8 @@ def make_pager(settings: Settings) -> AlertmanagerPager | None:
 def make_core(settings: Settings) -> OperationsCore:
     name = DEFAULT if settings.detector.name == "default" else settings.detector.name
     make_detector(name)  # fail at start-up on an unknown name
-    return OperationsCore(detector_factory=partial(make_detector, name), threshold=settings.detector.threshold)
+    return OperationsCore(detector_factory=partial(make_detector, name), threshold=settings.detector.threshold,
+                          playbook=load_playbook(settings.rules.playbook))
 
 
 def _credentials(settings: Settings):
@@ -125,9 +127,11 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     pager = make_pager(settings)
     if pager is not None:
         pager.setup()
-    pipeline = BatchPipeline(make_core(settings), sink, FaustOutbox(app, out_names), worker=w.name,
+    core = make_core(settings)
+    pipeline = BatchPipeline(core, sink, FaustOutbox(app, out_names), worker=w.name,
                              topic_prefix=k.topic_prefix, pager=pager,
-                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint"))
+                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint"),
+                             handlers=core.playbook.load_handlers())
     app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
 
     sink.setup()

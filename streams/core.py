@@ -13,6 +13,7 @@ code. Its whole state pickles (``snapshot``/``restore``).
 from __future__ import annotations
 
 import pickle
+from datetime import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -24,17 +25,15 @@ from streams.events import Event, parse_message
 from streams.fleet import FleetWatch
 from streams.incidents import IncidentBook, IncidentPolicy
 from streams.inventory import InventoryWatch
+from streams.playbook import Playbook
 from streams.records import CoreOutput, RawMessage
 from streams.rules import Operations, RuleBook
+from streams.silence import SilenceWatch
 from streams.suppliers import SupplierWatch
 from streams.watch import Emit, Watch
 
-INCIDENT_POLICIES = {
-    "cold_chain_excursion": IncidentPolicy(min_active=2, min_clear=5),
-    "vehicle_stopped": IncidentPolicy(min_active=1, min_clear=2),
-    "stockout_risk": IncidentPolicy(min_active=1, min_clear=2),
-    "supplier_late": IncidentPolicy(min_active=1, min_clear=1),
-}
+#: which event kinds come from devices that report on a schedule (for silence detection)
+DEVICE_KINDS = {"cold_chain": "fridge", "vehicle": "vehicle"}
 
 
 @dataclass
@@ -42,12 +41,23 @@ class OperationsCore:
     detector_factory: Callable[[], Detector] = default_detector
     threshold: float = 0.99
     error_policy: ErrorPolicy = ErrorPolicy.DEADLETTER
-    rules: RuleBook = field(default_factory=RuleBook.default)
+    playbook: Playbook = field(default_factory=Playbook)
 
     def __post_init__(self) -> None:
+        pb, w = self.playbook, self.playbook.watches
+        self.rules = RuleBook.from_playbook(pb)
         self.detectors = EntityDetectors(self.detector_factory, self.threshold)
-        self.incidents = IncidentBook(policies=dict(INCIDENT_POLICIES))
-        self.ops = Operations(ColdChainWatch(), FleetWatch(), InventoryWatch(), SupplierWatch())
+        self.incidents = IncidentBook(
+            policies={k: IncidentPolicy(r.min_active, r.min_clear) for k, r in pb.incidents.items()},
+            silencer=pb.maintenance_for if pb.maintenance else None)
+        self.ops = Operations(ColdChainWatch(early_margin_c=w.cold_chain.early_margin_c),
+                              FleetWatch(max_stop_min=w.fleet.max_stop_min, moving_kmh=w.fleet.moving_kmh),
+                              InventoryWatch(rate_tau_h=w.inventory.rate_tau_h,
+                                             clear_leadtimes=w.inventory.clear_leadtimes,
+                                             spike_ratio=w.inventory.spike_ratio,
+                                             spike_min_per_h=w.inventory.spike_min_per_h),
+                              SupplierWatch(grace_min=w.suppliers.grace_min))
+        self.silence = SilenceWatch(w.silence.min_silent_s, w.silence.interval_factor, w.silence.site_min_devices)
         #: last input offset processed per (topic, partition): replays after a restart are skipped
         self.offsets: dict[tuple[str, int], int] = {}
         self.replayed_skipped = 0
@@ -57,8 +67,12 @@ class OperationsCore:
                 self._routes[kind] = watch
 
     # -- the two entry points -------------------------------------------------------------------
-    def process(self, messages: Iterable[RawMessage]) -> CoreOutput:
-        """Decode, validate and process a batch of raw messages."""
+    def process(self, messages: Iterable[RawMessage], now: datetime | None = None) -> CoreOutput:
+        """Decode, validate and process a batch of raw messages.
+
+        ``now`` is when the batch arrived (the edge's clock; None: each event's own time), used only
+        to know when devices were last heard from.
+        """
         out = CoreOutput()
         events: list[tuple[Event, RawMessage]] = []
         offsets = self.offsets
@@ -74,29 +88,46 @@ class OperationsCore:
                 self._fail(out, msg, "decode" if err.index is None and err.item is None else "validate",
                            err.reason, err.index, err.item)
             events.extend((ev, msg) for ev in evs)
-        self._handle(events, out)
+        self._handle(events, out, now)
         return out
 
-    def process_events(self, events: Iterable[Event]) -> CoreOutput:
+    def process_events(self, events: Iterable[Event], now: datetime | None = None) -> CoreOutput:
         """Process already-validated events (replay, backtests, the HTTP edge)."""
         out = CoreOutput()
-        self._handle([(ev, None) for ev in events], out)
+        self._handle([(ev, None) for ev in events], out, now)
         return out
 
+    def tick(self, now: datetime) -> CoreOutput:
+        """Judge what depends on time passing with no events: devices and sites gone silent."""
+        out = CoreOutput()
+        emit = Emit(self.detectors, self.incidents)
+        self.silence.tick(now, emit)
+        self._rules(emit, 0, out)
+        out.incidents.extend(emit.changes)
+        out.points.extend(emit.points)
+        return out
+
+    def _rules(self, emit: Emit, first_change: int, out: CoreOutput) -> None:
+        # rules see the world as it is at the change, not at the end of the batch
+        for change in emit.changes[first_change:]:
+            for rec in self.rules.recommend(change, self.ops):
+                out.recommendations.append(rec)
+                emit.point("recommendation", {"kind": rec.kind, "entity": rec.entity,
+                                              "from_site": rec.from_site, "to_site": rec.to_site},
+                           {"quantity": rec.quantity, "benefit": 1.0}, change.ts)
+
     # -- internals ------------------------------------------------------------------------------
-    def _handle(self, events: list[tuple[Event, RawMessage | None]], out: CoreOutput) -> None:
+    def _handle(self, events: list[tuple[Event, RawMessage | None]], out: CoreOutput,
+                now: datetime | None = None) -> None:
         emit = Emit(self.detectors, self.incidents)
         for ev, msg in events:
             n_points, n_changes = len(emit.points), len(emit.changes)
             try:
                 self._routes[ev.kind].handle(ev, emit)
-                # rules see the world as it is at the change, not at the end of the batch
-                for change in emit.changes[n_changes:]:
-                    for rec in self.rules.recommend(change, self.ops):
-                        out.recommendations.append(rec)
-                        emit.point("recommendation", {"kind": rec.kind, "entity": rec.entity,
-                                                      "from_site": rec.from_site, "to_site": rec.to_site},
-                                   {"quantity": rec.quantity, "benefit": 1.0}, change.ts)
+                device_kind = DEVICE_KINDS.get(ev.kind)
+                if device_kind is not None:
+                    self.silence.seen(ev.entity, device_kind, ev.location, now or ev.ts, emit)
+                self._rules(emit, n_changes, out)
             except Exception as exc:  # one place decides: dead-letter or stop
                 del emit.points[n_points:], emit.changes[n_changes:]
                 reason = f"{type(exc).__name__}: {exc} while processing {ev.kind} for {ev.entity}"
@@ -118,11 +149,12 @@ class OperationsCore:
 
     # -- state ----------------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        state = (self.detectors, self.incidents, self.ops, self.offsets)
+        state = (self.detectors, self.incidents, self.ops, self.silence, self.offsets)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
-        self.detectors, self.incidents, self.ops, self.offsets = pickle.loads(blob)
+        self.detectors, self.incidents, self.ops, self.silence, self.offsets = pickle.loads(blob)
+        self.incidents.silencer = self.playbook.maintenance_for if self.playbook.maintenance else None
 
     def open_incidents(self) -> list[dict]:
         return [inc.record("open", inc.last_seen) for inc in self.incidents.open.values()]

@@ -11,6 +11,7 @@ signal does not flap), and lets severity rise while open. All times are event ti
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -99,6 +100,8 @@ class IncidentBook:
     policies: dict[str, IncidentPolicy] = field(default_factory=dict)
     default_policy: IncidentPolicy = field(default_factory=IncidentPolicy)
     open: dict[tuple[str, str], Incident] = field(default_factory=dict)
+    #: (kind, entity, site, ts) -> reason when a maintenance window covers it; such incidents are not paged
+    silencer: Callable[[str, str, str | None, datetime], str | None] | None = None
     _tracks: dict[tuple[str, str], _Track] = field(default_factory=dict)
 
     def observe(self, kind: str, entity: str, ts: datetime, active: bool, *, site: str | None = None,
@@ -121,6 +124,8 @@ class IncidentBook:
                 if track.active_run >= policy.min_active:
                     inc = Incident(incident_id(kind, entity, track.first_active), kind, entity, site,
                                    severity, track.first_active, ts, summary, evidence or {})
+                    if self.silencer is not None:
+                        inc.silenced = self.silencer(kind, entity, site, ts)
                     self.open[key] = inc
                     return IncidentChange("open", inc, ts)
                 return None
@@ -146,3 +151,8 @@ class IncidentBook:
 
     def get(self, kind: str, entity: str) -> Incident | None:
         return self.open.get((kind, entity))
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["silencer"] = None  # configuration, not state: set again from the playbook
+        return state

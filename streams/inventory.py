@@ -16,6 +16,8 @@ from streams.events import PosSale, StockLevel, StockMovement
 from streams.watch import Emit, Watch
 
 KIND = "stockout_risk"
+SPIKE_KIND = "demand_spike"
+BASELINE_TAU_H = 24.0
 MAX_COVER_DAYS = 365.0
 
 
@@ -27,11 +29,14 @@ class StockState:
     rate_ts: datetime | None = None
     ts: datetime | None = None
     chilled: bool = False
+    base_rate_per_h: float = 0.0  # the same decayed count over a day: the demand baseline
+    first_sale: datetime | None = None
 
     def decay_to(self, ts: datetime, tau_h: float) -> None:
         if self.rate_ts is not None and ts > self.rate_ts:
             dt_h = (ts - self.rate_ts).total_seconds() / 3600
             self.rate_per_h *= math.exp(-dt_h / tau_h)
+            self.base_rate_per_h *= math.exp(-dt_h / BASELINE_TAU_H)
         if self.rate_ts is None or ts > self.rate_ts:
             self.rate_ts = ts
 
@@ -52,6 +57,9 @@ class SiteState:
 class InventoryWatch(Watch):
     kinds = ("pos_sale", "stock_level", "stock_movement")
     rate_tau_h: float = 2.0
+    clear_leadtimes: float = 1.25
+    spike_ratio: float = 4.0
+    spike_min_per_h: float = 5.0
     stock: dict[tuple[str, str], StockState] = field(default_factory=dict)
     sites: dict[str, SiteState] = field(default_factory=dict)
 
@@ -69,6 +77,8 @@ class InventoryWatch(Watch):
         elif isinstance(ev, StockMovement):
             st = self._state(ev.site, ev.sku)
             st.on_hand = max(0, st.on_hand + ev.quantity)
+            if emit.incidents.get(KIND, f"{ev.site}:{ev.sku}") is not None:
+                self._judge(ev.site, ev.sku, st, ev.ts, emit)  # a receipt can end the risk at once
 
     def _sale(self, ev: PosSale, emit: Emit) -> None:
         emit.point("sales", {"store": ev.store, "sku": ev.sku},
@@ -76,7 +86,26 @@ class InventoryWatch(Watch):
         st = self._state(ev.store, ev.sku)
         st.decay_to(ev.ts, self.rate_tau_h)
         st.rate_per_h += max(ev.quantity, 0) / self.rate_tau_h
+        st.base_rate_per_h += max(ev.quantity, 0) / BASELINE_TAU_H
         st.on_hand = max(0, st.on_hand - ev.quantity)
+        if st.first_sale is None:
+            st.first_sale = ev.ts
+        self._judge_spike(ev.store, ev.sku, st, ev.ts, emit)
+
+    def _judge_spike(self, store: str, sku: str, st: StockState, ts: datetime, emit: Emit) -> None:
+        """Sales far above the day's baseline: info for the buyer (reorder), not a page."""
+        history_h = (ts - st.first_sale).total_seconds() / 3600 if st.first_sale else 0.0
+        if history_h < BASELINE_TAU_H:
+            return  # the baseline is not known yet
+        # an exponentially decayed count under-reads a young series by (1 - exp(-T/tau))
+        base = st.base_rate_per_h / (1 - math.exp(-history_h / BASELINE_TAU_H))
+        rate = st.rate_per_h / (1 - math.exp(-history_h / self.rate_tau_h))
+        active = rate >= self.spike_min_per_h and rate > self.spike_ratio * base
+        emit.observe(SPIKE_KIND, f"{store}:{sku}", ts, active, site=store, severity="info",
+                     summary=f"{sku} at {store} sells {rate:.1f}/h, {rate / max(base, 1e-9):.1f}x its daily "
+                             f"baseline of {base:.1f}/h",
+                     evidence={"observed_rate_per_h": round(rate, 2), "expected_rate_per_h": round(base, 2),
+                               "on_hand": st.on_hand, "lead_time_h": st.lead_time_h, "sku": sku})
 
     def _level(self, ev: StockLevel, emit: Emit) -> None:
         site = self.sites.setdefault(ev.site, SiteState())
@@ -87,16 +116,23 @@ class InventoryWatch(Watch):
         st = self._state(ev.site, ev.sku)
         st.decay_to(ev.ts, self.rate_tau_h)
         st.on_hand, st.lead_time_h, st.ts, st.chilled = ev.on_hand, ev.lead_time_h, ev.ts, ev.chilled
-        cover_h = st.cover_h()
         emit.point("stock", {"site": ev.site, "sku": ev.sku},
-                   {"on_hand": ev.on_hand, "days_of_cover": cover_h / 24, "lat": ev.lat, "lon": ev.lon}, ev.ts)
-        active = st.rate_per_h > 0 and cover_h < st.lead_time_h
+                   {"on_hand": ev.on_hand, "days_of_cover": st.cover_h() / 24, "lat": ev.lat, "lon": ev.lon},
+                   ev.ts)
+        self._judge(ev.site, ev.sku, st, ev.ts, emit)
+
+    def _judge(self, site: str, sku: str, st: StockState, ts: datetime, emit: Emit) -> None:
+        entity = f"{site}:{sku}"
+        cover_h = st.cover_h()
+        # hysteresis: opens below one lead time of cover, clears only above clear_leadtimes of it
+        is_open = emit.incidents.get(KIND, entity) is not None
+        limit = st.lead_time_h * (self.clear_leadtimes if is_open else 1.0)
+        active = st.rate_per_h > 0 and cover_h < limit
         emit.observe(
-            KIND, f"{ev.site}:{ev.sku}", ev.ts, active, site=ev.site,
+            KIND, entity, ts, active, site=site,
             severity="critical" if cover_h < st.lead_time_h / 2 else "warning",
-            summary=(f"{ev.sku} at {ev.site}: {ev.on_hand} on hand lasts {cover_h:.1f} h at "
+            summary=(f"{sku} at {site}: {st.on_hand} on hand lasts {cover_h:.1f} h at "
                      f"{st.rate_per_h:.1f}/h, replenishment takes {st.lead_time_h:.0f} h"),
             evidence={"observed_cover_h": round(cover_h, 2), "expected_min_cover_h": st.lead_time_h,
-                      "on_hand": ev.on_hand, "sales_rate_per_h": round(st.rate_per_h, 3),
-                      "sku": ev.sku},
+                      "on_hand": st.on_hand, "sales_rate_per_h": round(st.rate_per_h, 3), "sku": sku},
         )

@@ -61,13 +61,15 @@ class PipelineStats:
     pages_sent: int = 0
     page_errors: int = 0
     checkpoint_errors: int = 0
+    handler_errors: int = 0
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "messages": self.messages, "processed": self.processed,
                 "deadlettered": self.deadlettered, "points_written": self.points_written,
                 "write_errors": self.write_errors, "incidents": dict(self.incidents),
                 "recommendations": self.recommendations, "pages_sent": self.pages_sent,
-                "page_errors": self.page_errors, "checkpoint_errors": self.checkpoint_errors}
+                "page_errors": self.page_errors, "checkpoint_errors": self.checkpoint_errors,
+                "handler_errors": self.handler_errors}
 
 
 def _dumps(obj: dict) -> bytes:
@@ -77,13 +79,15 @@ def _dumps(obj: dict) -> bytes:
 class BatchPipeline:
     def __init__(self, core: OperationsCore, sink: MetricSink, outbox: Outbox, *, worker: str = "worker-1",
                  topic_prefix: str = "opswatch", pager: AlertmanagerPager | None = None,
-                 checkpoint: Checkpoint | None = None):
+                 checkpoint: Checkpoint | None = None, handlers: list | None = None):
         self.core, self.sink, self.outbox = core, sink, outbox
         self.pager, self.checkpoint = pager, checkpoint
+        self.handlers = handlers or []  # plug-ins that apply recommendations (playbook "handlers")
         if checkpoint is not None:
             blob = checkpoint.load()
             if blob is not None:
                 core.restore(blob)
+                core.silence.rebase(datetime.now(UTC))
                 log.warning("restored state from %s: %d open incidents, offsets %s", checkpoint.path,
                             len(core.incidents.open), core.offsets)
         if pager is not None:
@@ -97,7 +101,7 @@ class BatchPipeline:
     async def handle(self, messages: list[RawMessage], stage: str = "core", lag: int | None = None) -> CoreOutput:
         t0 = time.perf_counter()
         async with self._lock:  # the core and the sink are not shared between concurrent batches
-            out = self.core.process(messages)
+            out = self.core.process(messages, now=datetime.now(UTC))
             await self.deliver(out, stage, len(messages), t0, lag)
         return out
 
@@ -145,6 +149,13 @@ class BatchPipeline:
                 s.incidents[ch.incident.kind] += 1
         for listener in self.listeners:
             listener(out)
+        for rec in out.recommendations:
+            for handler in self.handlers:
+                try:
+                    handler(rec.record())
+                except Exception:  # a plug-in's failure is its own; the stream goes on
+                    self.stats.handler_errors += 1
+                    log.exception("recommendation handler %r failed on %s", handler, rec.recommendation_id)
 
     async def flush_pages(self) -> None:
         """Send due pages; a pager outage is logged and retried, never fatal to the stream."""
@@ -158,6 +169,10 @@ class BatchPipeline:
             log.error("paging failed, will retry: %s", exc)
 
     async def tick(self) -> None:
-        """Periodic work on wall-clock time: re-send open pages before Alertmanager forgets them."""
+        """Periodic work on wall-clock time: silent devices and sites, re-sending open pages."""
+        t0 = time.perf_counter()
         async with self._lock:
+            out = self.core.tick(datetime.now(UTC))
+            if out.incidents or out.recommendations:
+                await self.deliver(out, "tick", 0, t0)
             await self.flush_pages()

@@ -192,8 +192,29 @@ class SupplierSwitchRule(Rule):
                      details={"alternate_supplier": sh.alternate_supplier, "sku": sh.sku})]
 
 
+@dataclass
+class ReorderRule(Rule):
+    """A demand spike: raise the next order by the extra demand over the lead time, and pull it forward."""
+
+    incident_kind = "demand_spike"
+
+    def recommend(self, change, ops):
+        ev = change.incident.evidence
+        store, _, sku = change.incident.entity.partition(":")
+        extra = math.ceil((ev["observed_rate_per_h"] - ev["expected_rate_per_h"]) * ev["lead_time_h"])
+        if extra <= 0:
+            return []
+        return [_rec("reorder", change,
+                     action=f"Raise the next order of {sku} for {store} by {extra} units and pull it forward",
+                     from_site=None, to_site=store, quantity=float(extra), unit="units",
+                     by=(change.ts + timedelta(hours=ev["lead_time_h"] / 2)).isoformat(),
+                     benefit=f"covers the extra demand of {ev['observed_rate_per_h'] - ev['expected_rate_per_h']:.1f}"
+                             f"/h over the {ev['lead_time_h']:.0f} h lead time",
+                     details={"sku": sku})]
+
+
 DEFAULT_RULES: tuple[type[Rule], ...] = (StockTransferRule, DeliveryReassignmentRule, ChilledStockMoveRule,
-                                         SupplierSwitchRule)
+                                         SupplierSwitchRule, ReorderRule)
 
 
 @dataclass
@@ -203,6 +224,24 @@ class RuleBook:
     @classmethod
     def default(cls) -> "RuleBook":
         return cls([r() for r in DEFAULT_RULES])
+
+    @classmethod
+    def from_playbook(cls, playbook) -> "RuleBook":
+        """The rules the playbook enables, with its parameters."""
+        r = playbook.rules
+        rules: list[Rule] = []
+        if r.stock_transfer.enabled:
+            rules.append(StockTransferRule(r.stock_transfer.target_cover_leadtimes,
+                                           r.stock_transfer.donor_keep_leadtimes))
+        if r.delivery_reassignment.enabled:
+            rules.append(DeliveryReassignmentRule(r.delivery_reassignment.fresh_min))
+        if r.chilled_stock_move.enabled:
+            rules.append(ChilledStockMoveRule(r.chilled_stock_move.budget_min))
+        if r.supplier_switch.enabled:
+            rules.append(SupplierSwitchRule())
+        if r.reorder.enabled:
+            rules.append(ReorderRule())
+        return cls(rules)
 
     def recommend(self, change: IncidentChange, ops: Operations) -> list[Recommendation]:
         if change.state != "open":

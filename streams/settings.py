@@ -115,6 +115,10 @@ class DetectorSettings(BaseModel):
     clear_threshold: float = Field(0.9, gt=0, lt=1, description="likelihood below which it clears")
 
 
+class RulesSettings(BaseModel):
+    playbook: Path | None = Field(None, description="YAML playbook of incidents and rules; unset: defaults")
+
+
 class WorkerSettings(BaseModel):
     app_id: str = "opswatch"
     batch_max: int = Field(2000, ge=1, le=100_000)
@@ -144,6 +148,7 @@ class Settings(BaseSettings):
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     mqtt: MqttSettings = MqttSettings()
     detector: DetectorSettings = DetectorSettings()
+    rules: RulesSettings = RulesSettings()
     worker: WorkerSettings = WorkerSettings()
 
 

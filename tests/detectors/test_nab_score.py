@@ -3,6 +3,7 @@
 Runs the default over every file of ``/work/shared/nab`` (a fresh detector per file, score then
 learn, row by row) and scores it with ``streams.bench.nab_scorer``: threshold optimised per
 profile over the corpus, normalised so the null detector scores 0 and the perfect one 100.
+Issue 3's goal beats ARTime (69.1 / 59.6 / 74.6) and Numenta HTM (68.6 / 62.2 / 72.8) there.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import pytest
 
 NAB_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "nab"
 
-#: What the default reaches on the 41 shared files (a floor, so a regression fails loudly).
-REACHED = {"standard": 69.5, "reward_low_FP_rate": 59.0, "reward_low_FN_rate": 74.5}
-#: Issue 3's goal: better than ARTime (69.1 / 59.6 / 74.6) and HTM (68.6 / 62.2 / 72.8) here.
+#: Issue 3's goal per profile.
 GOAL = {"standard": 72.0, "reward_low_FP_rate": 66.0, "reward_low_FN_rate": 77.0}
+#: What the default reaches where it falls short of the goal (a floor against regressions).
+REACHED = {"reward_low_FP_rate": 62.0}
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,17 @@ def normalized() -> dict[str, float]:
 
 
 @pytest.mark.timeout(120)
-def test_default_keeps_its_nab_score(normalized):
-    for profile, floor in REACHED.items():
-        assert normalized[profile] >= floor, f"{profile}: {normalized[profile]:.2f} < {floor}"
+@pytest.mark.parametrize("profile", [
+    "standard",
+    pytest.param("reward_low_FP_rate", marks=pytest.mark.xfail(
+        strict=True, reason="reaches about 62.7 of the 66 asked; see REACHED")),
+    "reward_low_FN_rate",
+])
+def test_default_reaches_issue_goal(normalized, profile):
+    assert normalized[profile] >= GOAL[profile], f"{profile}: {normalized[profile]:.2f}"
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="issue 3 goal not reached yet: see REACHED")
-def test_default_reaches_issue_goal(normalized):
-    for profile, goal in GOAL.items():
-        assert normalized[profile] >= goal, f"{profile}: {normalized[profile]:.2f} < {goal}"
+@pytest.mark.parametrize("profile", sorted(REACHED))
+def test_default_keeps_what_it_reached(normalized, profile):
+    assert normalized[profile] >= REACHED[profile], f"{profile}: {normalized[profile]:.2f}"

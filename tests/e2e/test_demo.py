@@ -1,9 +1,10 @@
 """The main job: ``opswatch demo --duration 90 --summary s.json`` with metrics to a real store.
 
-Checks the issue's bar: exit 0; processed + dead-lettered = produced; the three injected disruption
+Checks the bar of the foundation and paging issues: exit 0; processed + dead-lettered = produced; the three injected disruption
 kinds (fridge failing, truck stopping, store heading for stockout) appear as incidents on the right
 entities; recommendations carry quantities; metric points were written and can be read back from
-the store (VictoriaMetrics behind the InfluxDB v2 write API).
+the store (VictoriaMetrics behind the InfluxDB v2 write API); a real Alertmanager got one firing and
+one resolved notification per injected disruption and no other.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from tests.servers import victoria_export, victoria_names
 pytestmark = pytest.mark.servers
 
 
-def test_demo_run_detects_injected_disruptions(victoria, tmp_path):
+def test_demo_run_detects_injected_disruptions(victoria, oncall, tmp_path):
     summary = tmp_path / "s.json"
     env = {**os.environ, "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}",
+           "OPSWATCH_ALERTMANAGER__URL": oncall.url,
            "OPSWATCH_INFLUX__BUCKET": "demo", "OPSWATCH_INFLUX__TOKEN": "demo-token"}
     run = subprocess.run([sys.executable, "-m", "streams.cli", "demo", "--duration", "90", "--summary",
                           str(summary), "--workdir", str(tmp_path / "demo")],
@@ -43,6 +45,15 @@ def test_demo_run_detects_injected_disruptions(victoria, tmp_path):
     rec_kinds = {r["kind"]: r for r in s["recommendations"]}
     for kind in ("stock_transfer", "delivery_reassignment", "chilled_stock_move"):
         assert rec_kinds[kind]["quantity"] and rec_kinds[kind]["quantity"] > 0
+    # the on-call phone got one firing and one resolved page per injected disruption, nothing else
+    import time
+    time.sleep(3)
+    pages: dict[str, list[str]] = {}
+    for status, iid in oncall.receiver.notifications():
+        pages.setdefault(iid, []).append(status)
+    paged = {(iid.split(":")[0], iid.split(":", 1)[1].rsplit(":", 1)[0]) for iid in pages}
+    assert paged == truth, pages
+    assert all(v == ["firing", "resolved"] for v in pages.values()), pages
     # the run's points can be read back from the store
     temps = victoria_export(victoria.port, '{__name__="cold_chain_temp_c"}')
     assert sum(len(x["values"]) for x in temps) > 100

@@ -159,3 +159,16 @@ def test_messages_redelivered_after_a_restart_are_skipped_by_offset():
     again, _ = run_flow(docs[40:], core=restored, start_offset=40)
     assert again.processed == 40 and restored.replayed_skipped == 20
     assert sum(p.measurement == "cold_chain" for p in again.points) == 40
+
+
+def test_demand_spike_is_info_and_recommends_a_bigger_earlier_order():
+    docs = [_stock(0, "S1", 5000, 51.5, -0.1)]
+    docs += [_sale(m, "S1", 1) for m in range(0, 30 * 60, 30)]  # 2/h for 30 h: the baseline
+    docs += [_sale(30 * 60 + m, "S1", 2) for m in range(0, 90, 3)]  # 40/h for 90 min
+    out, _ = run_flow(docs)
+    spikes = [c for c in out.incidents if c.incident.kind == "demand_spike"]
+    assert [c.state for c in spikes] == ["open"] and spikes[0].incident.severity == "info"
+    assert spikes[0].ts.isoformat() > at(30 * 60)  # not during the steady baseline
+    rec = [r for r in out.recommendations if r.kind == "reorder"]
+    assert len(rec) == 1 and rec[0].quantity > 0 and rec[0].to_site == "S1"
+    assert not [c for c in out.incidents if c.incident.kind == "stockout_risk"]  # plenty of stock
