@@ -29,7 +29,7 @@ from connectors.filestore import LineProtocolFile
 from connectors.influx import InfluxSink
 from connectors.kafka import ensure_topics
 from detectors import make_detector
-from detectors.registry import DEFAULT
+from detectors.registry import DEFAULT, DEFAULT_THRESHOLD
 from streams.checkpoint import Checkpoint
 from streams.core import OperationsCore
 from streams.errors import DeadLetter
@@ -41,6 +41,25 @@ from streams.settings import Settings
 from streams.topics import DEADLETTER, INPUT_TOPICS, output_topic, topic_for
 
 log = logging.getLogger("opswatch.worker")
+
+
+def _set_fetch_wait(ms: int) -> None:
+    """Faust hard-codes aiokafka's ``fetch_max_wait_ms=1500``. Apache Kafka answers a fetch as soon as
+    data arrives, so that is only a ceiling there; a broker that holds every fetch for the full wait
+    (the local Tansu broker does) would add 1.5 s to every page. Make the ceiling a setting."""
+    import aiokafka
+    from faust.transport.drivers import aiokafka as faust_driver
+
+    base = getattr(aiokafka.AIOKafkaConsumer, "_opswatch_base", aiokafka.AIOKafkaConsumer)
+
+    class Consumer(base):  # type: ignore[misc, valid-type]
+        _opswatch_base = base
+
+        def __init__(self, *topics, **kwargs):
+            kwargs["fetch_max_wait_ms"] = ms
+            super().__init__(*topics, **kwargs)
+
+    faust_driver.aiokafka.AIOKafkaConsumer = Consumer
 
 
 def make_sink(settings: Settings) -> MetricSink:
@@ -62,7 +81,10 @@ def make_pager(settings: Settings) -> AlertmanagerPager | None:
 def make_core(settings: Settings) -> OperationsCore:
     name = DEFAULT if settings.detector.name == "default" else settings.detector.name
     make_detector(name)  # fail at start-up on an unknown name
-    return OperationsCore(detector_factory=partial(make_detector, name), threshold=settings.detector.threshold,
+    threshold = settings.detector.threshold
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD if name == DEFAULT else 0.99
+    return OperationsCore(detector_factory=partial(make_detector, name), threshold=threshold,
                           playbook=load_playbook(settings.rules.playbook))
 
 
@@ -103,6 +125,7 @@ class FaustOutbox(Outbox):
 def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.App:
     k, w = settings.kafka, settings.worker
     ensure_topics(k)
+    _set_fetch_wait(w.fetch_max_wait_ms)
     app = faust.App(
         w.app_id,
         broker=[f"kafka://{s}" for s in k.servers()],
@@ -130,7 +153,7 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     core = make_core(settings)
     pipeline = BatchPipeline(core, sink, FaustOutbox(app, out_names), worker=w.name,
                              topic_prefix=k.topic_prefix, pager=pager,
-                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint"),
+                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint") if w.checkpoint else None,
                              handlers=core.playbook.load_handlers())
     app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
 

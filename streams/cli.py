@@ -147,6 +147,19 @@ def bench_detectors(
     run_detector_bench(n_points=points, n_series=series, console=Console())
 
 
+@bench_app.command("paging")
+def bench_paging(
+    fridges: Annotated[int, typer.Option(help="fridges sending normal readings")] = 1000,
+    burst: Annotated[int, typer.Option(help="readings in the maximum-rate burst")] = 60_000,
+    crossings: Annotated[int, typer.Option(help="fridges made to cross their limit")] = 40,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON here")] = None,
+) -> None:
+    """Latency from the event that crosses the line to Alertmanager accepting the alert, at half load."""
+    from streams.bench.paging import run_paging_bench
+
+    run_paging_bench(fridges=fridges, burst=burst, crossings=crossings, console=Console(), out=out)
+
+
 try:  # Grafana commands come with the dashboards package
     from streams.grafana_cli import grafana_app
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from detectors import Detector, default_detector
+from detectors.registry import DEFAULT_THRESHOLD
 from streams.coldchain import ColdChainWatch
 from streams.detection import EntityDetectors
 from streams.errors import DeadLetter, ErrorPolicy, ProcessingError
@@ -39,7 +40,7 @@ DEVICE_KINDS = {"cold_chain": "fridge", "vehicle": "vehicle"}
 @dataclass
 class OperationsCore:
     detector_factory: Callable[[], Detector] = default_detector
-    threshold: float = 0.99
+    threshold: float = DEFAULT_THRESHOLD
     error_policy: ErrorPolicy = ErrorPolicy.DEADLETTER
     playbook: Playbook = field(default_factory=Playbook)
 
@@ -148,12 +149,21 @@ class OperationsCore:
         out.deadletters.append(dl)
 
     # -- state ----------------------------------------------------------------------------------
-    def snapshot(self) -> bytes:
-        state = (self.detectors, self.incidents, self.ops, self.silence, self.offsets)
+    def snapshot(self, detectors: bool = True) -> bytes:
+        """The whole state, or (``detectors=False``) all but the detectors: the part that must never
+        lag behind the offsets (incidents, watches, offsets) and is small."""
+        state = (self.detectors if detectors else None, self.incidents, self.ops, self.silence, self.offsets)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, blob: bytes) -> None:
-        self.detectors, self.incidents, self.ops, self.silence, self.offsets = pickle.loads(blob)
+    def snapshot_detectors(self) -> bytes:
+        return pickle.dumps(self.detectors, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, blob: bytes, detectors_blob: bytes | None = None) -> None:
+        detectors, self.incidents, self.ops, self.silence, self.offsets = pickle.loads(blob)
+        if detectors is None and detectors_blob is not None:
+            detectors = pickle.loads(detectors_blob)
+        if detectors is not None:
+            self.detectors = detectors
         self.incidents.silencer = self.playbook.maintenance_for if self.playbook.maintenance else None
 
     def open_incidents(self) -> list[dict]:

@@ -83,13 +83,10 @@ class BatchPipeline:
         self.core, self.sink, self.outbox = core, sink, outbox
         self.pager, self.checkpoint = pager, checkpoint
         self.handlers = handlers or []  # plug-ins that apply recommendations (playbook "handlers")
-        if checkpoint is not None:
-            blob = checkpoint.load()
-            if blob is not None:
-                core.restore(blob)
-                core.silence.rebase(datetime.now(UTC))
-                log.warning("restored state from %s: %d open incidents, offsets %s", checkpoint.path,
-                            len(core.incidents.open), core.offsets)
+        if checkpoint is not None and checkpoint.restore_core(core):
+            core.silence.rebase(datetime.now(UTC))
+            log.warning("restored state from %s: %d open incidents, offsets %s", checkpoint.path,
+                        len(core.incidents.open), core.offsets)
         if pager is not None:
             pager.restore(core.open_incidents())
         self.worker = worker
@@ -132,7 +129,7 @@ class BatchPipeline:
             await self.flush_pages()
         if self.checkpoint is not None:
             try:
-                self.checkpoint.save(self.core.snapshot())
+                self.checkpoint.save_core(self.core)
             except Exception:  # a restart would replay more; the stream goes on
                 self.stats.checkpoint_errors += 1
                 log.exception("checkpoint failed")

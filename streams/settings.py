@@ -111,7 +111,8 @@ class MqttSettings(BaseModel):
 
 class DetectorSettings(BaseModel):
     name: str = Field("default", description="detector name, or 'default'")
-    threshold: float = Field(0.99, gt=0, lt=1, description="likelihood that counts as anomalous")
+    threshold: float | None = Field(None, gt=0, lt=1,
+                                    description="likelihood that counts as anomalous; unset: the detector's own")
     clear_threshold: float = Field(0.9, gt=0, lt=1, description="likelihood below which it clears")
 
 
@@ -131,6 +132,8 @@ class WorkerSettings(BaseModel):
                                        description="Tansu holds a join until this passes; the demo uses 3")
     session_timeout_s: float = Field(60.0, gt=0, le=3600)
     tick_s: float = Field(5.0, gt=0, le=600, description="wall-clock housekeeping interval")
+    fetch_max_wait_ms: int = Field(100, ge=1, le=60_000, description="longest a fetch may wait for data")
+    checkpoint: bool = Field(True, description="save the core's state after every batch (restart safety)")
 
 
 class Settings(BaseSettings):

@@ -14,10 +14,8 @@ import pytest
 
 NAB_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "nab"
 
-#: Issue 3's goal per profile.
+#: Issue 3's goal per profile; the default reaches about 73.9 / 66.3 / 78.3.
 GOAL = {"standard": 72.0, "reward_low_FP_rate": 66.0, "reward_low_FN_rate": 77.0}
-#: What the default reaches where it falls short of the goal (a floor against regressions).
-REACHED = {"reward_low_FP_rate": 62.0}
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +32,6 @@ def normalized() -> dict[str, float]:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("profile", [
-    "standard",
-    pytest.param("reward_low_FP_rate", marks=pytest.mark.xfail(
-        strict=True, reason="reaches about 62.7 of the 66 asked; see REACHED")),
-    "reward_low_FN_rate",
-])
+@pytest.mark.parametrize("profile", sorted(GOAL))
 def test_default_reaches_issue_goal(normalized, profile):
     assert normalized[profile] >= GOAL[profile], f"{profile}: {normalized[profile]:.2f}"
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("profile", sorted(REACHED))
-def test_default_keeps_what_it_reached(normalized, profile):
-    assert normalized[profile] >= REACHED[profile], f"{profile}: {normalized[profile]:.2f}"
