@@ -29,7 +29,6 @@ from connectors.filestore import LineProtocolFile
 from connectors.influx import InfluxSink
 from connectors.kafka import ensure_topics
 from detectors import make_detector
-from detectors.registry import DEFAULT, DEFAULT_THRESHOLD
 from streams.checkpoint import Checkpoint
 from streams.core import OperationsCore
 from streams.errors import DeadLetter
@@ -79,12 +78,10 @@ def make_pager(settings: Settings) -> AlertmanagerPager | None:
 
 
 def make_core(settings: Settings) -> OperationsCore:
-    name = DEFAULT if settings.detector.name == "default" else settings.detector.name
+    name = settings.detector.detector_name()
     make_detector(name)  # fail at start-up on an unknown name
-    threshold = settings.detector.threshold
-    if threshold is None:
-        threshold = DEFAULT_THRESHOLD if name == DEFAULT else 0.99
-    return OperationsCore(detector_factory=partial(make_detector, name), threshold=threshold,
+    return OperationsCore(detector_factory=partial(make_detector, name),
+                          threshold=settings.detector.effective_threshold(),
                           playbook=load_playbook(settings.rules.playbook))
 
 

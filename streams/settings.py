@@ -115,6 +115,19 @@ class DetectorSettings(BaseModel):
                                     description="likelihood that counts as anomalous; unset: the detector's own")
     clear_threshold: float = Field(0.9, gt=0, lt=1, description="likelihood below which it clears")
 
+    def detector_name(self) -> str:
+        from detectors.registry import DEFAULT
+
+        return DEFAULT if self.name == "default" else self.name
+
+    def effective_threshold(self) -> float:
+        """The threshold in force: the setting, or the default detector's own calibrated one."""
+        if self.threshold is not None:
+            return self.threshold
+        from detectors.registry import DEFAULT, DEFAULT_THRESHOLD
+
+        return DEFAULT_THRESHOLD if self.detector_name() == DEFAULT else 0.99
+
 
 class RulesSettings(BaseModel):
     playbook: Path | None = Field(None, description="YAML playbook of incidents and rules; unset: defaults")

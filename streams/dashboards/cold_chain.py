@@ -45,7 +45,7 @@ def build(ds: str, detector: DetectorSettings) -> Board:
                  where_tags={"entity_kind": "^cold_chain$"}, group_by=("entity", "metric"),
                  interval="$__interval"), "$tag_entity $tag_metric")],
         ds, unit="percentunit", w=12, h=8, min_val=0, max_val=1,
-        thresholds=[(None, "green"), (detector.threshold, "red")]))
+        thresholds=[(None, "green"), (detector.effective_threshold(), "red")]))
     board.with_panel(table_of(
         "Open cold-chain incidents", [open_incidents({"kind": "^cold_chain"})], ds, w=12, h=8,
         transformations=[merge_series(), filter_rows("open", 1), organize(["Time", "open"])]))

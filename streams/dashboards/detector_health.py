@@ -20,7 +20,7 @@ def build(ds: str, detector: DetectorSettings) -> Board:
     board.with_panel(big_number(
         "Points over threshold in range",
         [Select("anomaly", [F("count", "score")], where_vars=anomaly,
-                where_fields={"score": (">=", detector.threshold)})],
+                where_fields={"score": (">=", detector.effective_threshold())})],
         ds, calc="sum", thresholds=[(None, "green"), (1, "orange")]))
     board.with_panel(big_number(
         "Incidents opened in range",
@@ -32,7 +32,7 @@ def build(ds: str, detector: DetectorSettings) -> Board:
         ds, calc="max", unit="s", thresholds=[(None, "green"), (3600, "orange")]))
     board.with_panel(big_number(
         "Highest likelihood", [Select("anomaly", [F("max", "score")], where_vars=anomaly)], ds, calc="max",
-        unit="percentunit", thresholds=[(None, "green"), (detector.threshold, "red")],
+        unit="percentunit", thresholds=[(None, "green"), (detector.effective_threshold(), "red")],
         description="Highest likelihood in range; red once it crosses the detector threshold."))
     board.with_panel(time_series(
         "Anomaly likelihood",
@@ -40,9 +40,9 @@ def build(ds: str, detector: DetectorSettings) -> Board:
                  group_by=("entity_kind", "entity", "metric"), interval="$__interval"),
           "$tag_entity_kind $tag_entity $tag_metric")],
         ds, unit="percentunit", w=24, h=9, min_val=0, max_val=1,
-        thresholds=[(None, "green"), (detector.clear_threshold, "orange"), (detector.threshold, "red")],
+        thresholds=[(None, "green"), (detector.clear_threshold, "orange"), (detector.effective_threshold(), "red")],
         description=(f"Dashed lines: clear below {detector.clear_threshold:g}, "
-                     f"anomalous at {detector.threshold:g}.")))
+                     f"anomalous at {detector.effective_threshold():g}.")))
     board.with_panel(time_series(
         "Value and expected",
         [(Select("anomaly", [F("mean", "value")], where_vars=anomaly, group_by=("entity", "metric"),
