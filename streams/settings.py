@@ -145,6 +145,8 @@ class WorkerSettings(BaseModel):
                                        description="Tansu holds a join until this passes; the demo uses 3")
     session_timeout_s: float = Field(60.0, gt=0, le=3600)
     tick_s: float = Field(5.0, gt=0, le=600, description="wall-clock housekeeping interval")
+    consumer: Literal["batch", "agents"] = Field(
+        "batch", description="batch: aiokafka getmany in the Faust app; agents: one Faust agent per topic")
     fetch_max_wait_ms: int = Field(100, ge=1, le=60_000, description="longest a fetch may wait for data")
     checkpoint: bool = Field(True, description="save the core's state after every batch (restart safety)")
 

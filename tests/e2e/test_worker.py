@@ -43,8 +43,8 @@ def _consume(bootstrap: str, topic: str, want: int, timeout: float = 30) -> list
     return got
 
 
-@pytest.fixture
-def worker(broker, victoria, tmp_path):
+@pytest.fixture(params=["batch", "agents"])
+def worker(request, broker, victoria, tmp_path):
     prefix = f"e2e{free_port()}"
     kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2)
     ensure_topics(kafka)
@@ -54,7 +54,7 @@ def worker(broker, victoria, tmp_path):
            "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
            "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"),
            "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3", "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10",
-           "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
+           "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1", "OPSWATCH_WORKER__CONSUMER": request.param,
            "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}", "OPSWATCH_INFLUX__TOKEN": "t0ken-e2e",
            "OPSWATCH_INFLUX__BUCKET": prefix, "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool")}
     log = tmp_path / "worker.log"
