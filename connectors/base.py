@@ -12,8 +12,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from influxdb_client import Point, WritePrecision
-
+from connectors.lineprotocol import encode
 from streams.metrics import MetricPoint
 
 log = logging.getLogger("opswatch.sink")
@@ -32,14 +31,8 @@ class SinkBackpressure(SinkError):
 
 
 def to_line(p: MetricPoint) -> str:
-    """InfluxDB line protocol for one point, nanosecond precision (influxdb-client's encoder)."""
-    pt = Point(p.measurement)
-    for k, v in p.tags.items():
-        pt.tag(k, v)
-    for k, v in p.fields.items():
-        pt.field(k, v)
-    pt.time(p.time, WritePrecision.NS)
-    return pt.to_line_protocol()
+    """InfluxDB line protocol for one point, nanosecond precision."""
+    return encode(p) or ""
 
 
 class MetricSink(abc.ABC):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from connectors.base import MetricSink, to_line
+from connectors.base import MetricSink
+from connectors.lineprotocol import encode_batch
 from streams.metrics import MetricPoint
 
 
@@ -23,7 +24,7 @@ class LineProtocolFile(MetricSink):
         self.path.touch(exist_ok=True)
 
     def _write(self, batch: list[MetricPoint]) -> None:
-        data = "\n".join(to_line(p) for p in batch) + "\n"
+        data = encode_batch(batch) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(data)
             f.flush()

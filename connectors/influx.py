@@ -20,7 +20,8 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from connectors.base import MetricSink, SinkBackpressure, SinkError, to_line
+from connectors.base import MetricSink, SinkBackpressure, SinkError
+from connectors.lineprotocol import encode_batch
 from streams.metrics import MetricPoint
 
 log = logging.getLogger("opswatch.influx")
@@ -85,7 +86,7 @@ class InfluxSink(MetricSink):
         return sorted(self.spool_dir.glob("*.lp"))
 
     def _write(self, batch: list[MetricPoint]) -> None:
-        lines = "\n".join(to_line(p) for p in batch)
+        lines = encode_batch(batch)
         try:
             if self.spool_files():
                 self._replay_spool()

@@ -160,6 +160,21 @@ def bench_paging(
     run_paging_bench(fridges=fridges, burst=burst, crossings=crossings, console=Console(), out=out)
 
 
+@bench_app.command("throughput")
+def bench_throughput(
+    readings: Annotated[int, typer.Option(help="readings in the fixed stream")] = 200_000,
+    entities: Annotated[int, typer.Option(help="distinct entities (fridges)")] = 2_000,
+    partitions: Annotated[int, typer.Option(help="partitions of the input topic")] = 4,
+    influx_url: Annotated[Optional[str], typer.Option(help="write to this InfluxDB instead of the local file")] = None,
+    skip: Annotated[Optional[list[str]], typer.Option(help="faust, quix, aiokafka, core or worker")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the figures as JSON here")] = None,
+) -> None:
+    """Worker end to end vs bare Faust, bare Quix Streams, aiokafka+orjson and the in-process core."""
+    from streams.bench.throughput import run_throughput_bench
+
+    run_throughput_bench(readings, entities, partitions, influx_url, tuple(skip or ()), Console(), out)
+
+
 try:  # Grafana commands come with the dashboards package
     from streams.grafana_cli import grafana_app
 

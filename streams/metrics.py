@@ -20,6 +20,14 @@ class Measurement:
     fields: tuple[str, ...]
     doc: str
 
+    @property
+    def tagset(self) -> frozenset[str]:
+        return _TAGSETS[self.name]
+
+    @property
+    def fieldset(self) -> frozenset[str]:
+        return _FIELDSETS[self.name]
+
 
 MEASUREMENTS: dict[str, Measurement] = {
     m.name: m
@@ -58,6 +66,10 @@ MEASUREMENTS: dict[str, Measurement] = {
 }
 
 
+_TAGSETS = {m.name: frozenset(m.tags) for m in MEASUREMENTS.values()}
+_FIELDSETS = {m.name: frozenset(m.fields) for m in MEASUREMENTS.values()}
+
+
 @dataclass(slots=True)
 class MetricPoint:
     """One point for the time-series store, keyed by (measurement, tags, time) so replays overwrite."""
@@ -73,13 +85,20 @@ class MetricPoint:
 
 def point(measurement: str, tags: dict[str, str], fields: dict[str, float | int | bool | None],
           time: datetime) -> MetricPoint:
-    """Build a point, dropping None fields; an undeclared measurement, tag or field is a bug."""
-    spec = MEASUREMENTS.get(measurement)
-    if spec is None:
+    """Build a point, dropping None tags and fields; an undeclared measurement, tag or field is a bug.
+
+    Values are kept as given (the encoder writes every field as a float), because this runs twice
+    per event on the hot path.
+    """
+    tagset = _TAGSETS.get(measurement)
+    if tagset is None:
         raise KeyError(f"measurement must be one of {sorted(MEASUREMENTS)}; got {measurement!r}")
-    bad_tags = set(tags) - set(spec.tags)
-    bad_fields = set(fields) - set(spec.fields)
-    if bad_tags or bad_fields:
+    if not (tags.keys() <= tagset and fields.keys() <= _FIELDSETS[measurement]):
+        bad_tags = set(tags) - tagset
+        bad_fields = set(fields) - _FIELDSETS[measurement]
         raise KeyError(f"{measurement}: undeclared tags {sorted(bad_tags)} / fields {sorted(bad_fields)}")
-    clean = {k: float(v) for k, v in fields.items() if v is not None}
-    return MetricPoint(measurement, {k: str(v) for k, v in tags.items() if v is not None}, clean, time)
+    if None in tags.values():
+        tags = {k: v for k, v in tags.items() if v is not None}
+    if None in fields.values():
+        fields = {k: v for k, v in fields.items() if v is not None}
+    return MetricPoint(measurement, tags, fields, time)

@@ -13,7 +13,7 @@ import abc
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -62,6 +62,7 @@ class PipelineStats:
     page_errors: int = 0
     checkpoint_errors: int = 0
     handler_errors: int = 0
+    batch_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     def as_dict(self) -> dict:
         return {"batches": self.batches, "messages": self.messages, "processed": self.processed,
@@ -69,7 +70,15 @@ class PipelineStats:
                 "write_errors": self.write_errors, "incidents": dict(self.incidents),
                 "recommendations": self.recommendations, "pages_sent": self.pages_sent,
                 "page_errors": self.page_errors, "checkpoint_errors": self.checkpoint_errors,
-                "handler_errors": self.handler_errors}
+                "handler_errors": self.handler_errors,
+                "batch_ms_p50": _pct(self.batch_ms, 50), "batch_ms_p99": _pct(self.batch_ms, 99)}
+
+
+def _pct(values, q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))], 2)
 
 
 def _dumps(obj: dict) -> bytes:
@@ -134,6 +143,7 @@ class BatchPipeline:
                 self.stats.checkpoint_errors += 1
                 log.exception("checkpoint failed")
         s = self.stats
+        s.batch_ms.append((time.perf_counter() - t0) * 1000)
         s.batches += 1
         s.messages += n_messages
         s.processed += out.processed
