@@ -59,3 +59,7 @@ class ColdChainWatch(Watch):
             evidence={"observed_temp_c": ev.temp_c, "expected_temp_c": expected, "limit_c": ev.limit_c,
                       "score": s.score if s else None, "minutes_above_limit": minutes_above},
         )
+
+    def evict(self, entities: set[str]) -> None:
+        for e in entities & self.fridges.keys():
+            del self.fridges[e]

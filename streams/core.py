@@ -61,6 +61,9 @@ class OperationsCore:
         self.silence = SilenceWatch(w.silence.min_silent_s, w.silence.interval_factor, w.silence.site_min_devices)
         #: last input offset processed per (topic, partition): replays after a restart are skipped
         self.offsets: dict[tuple[str, int], int] = {}
+        #: last time each entity was heard from (the edge's clock), for evicting idle state
+        self.last_seen: dict[str, datetime] = {}
+        self.evicted = 0
         self.replayed_skipped = 0
         self._routes: dict[str, Watch] = {}
         for watch in (self.ops.coldchain, self.ops.fleet, self.ops.inventory, self.ops.suppliers):
@@ -103,10 +106,30 @@ class OperationsCore:
         out = CoreOutput()
         emit = Emit(self.detectors, self.incidents)
         self.silence.tick(now, emit)
+        self._evict_idle(now)
         self._rules(emit, 0, out)
         out.incidents.extend(emit.changes)
         out.points.extend(emit.points)
         return out
+
+    def _evict_idle(self, now: datetime) -> None:
+        """Bounded state: forget entities idle longer than the playbook's ``state.evict_after_h``,
+        unless one of their incidents is still open."""
+        horizon = self.playbook.state.evict_after_h * 3600
+        idle = [e for e, t in self.last_seen.items() if (now - t).total_seconds() > horizon]
+        if not idle:
+            return
+        busy = {entity for (_, entity) in self.incidents.open}
+        gone = {e for e in idle if e not in busy}
+        if not gone:
+            return
+        self.detectors.evict(gone)
+        for watch in (self.ops.coldchain, self.ops.fleet, self.ops.inventory, self.ops.suppliers, self.silence):
+            watch.evict(gone)
+        self.incidents.forget(gone)
+        for e in gone:
+            del self.last_seen[e]
+        self.evicted += len(gone)
 
     def _rules(self, emit: Emit, first_change: int, out: CoreOutput) -> None:
         # rules see the world as it is at the change, not at the end of the batch
@@ -125,6 +148,7 @@ class OperationsCore:
             n_points, n_changes = len(emit.points), len(emit.changes)
             try:
                 self._routes[ev.kind].handle(ev, emit)
+                self.last_seen[ev.entity] = now or ev.ts
                 device_kind = DEVICE_KINDS.get(ev.kind)
                 if device_kind is not None:
                     self.silence.seen(ev.entity, device_kind, ev.location, now or ev.ts, emit)
@@ -152,14 +176,15 @@ class OperationsCore:
     def snapshot(self, detectors: bool = True) -> bytes:
         """The whole state, or (``detectors=False``) all but the detectors: the part that must never
         lag behind the offsets (incidents, watches, offsets) and is small."""
-        state = (self.detectors if detectors else None, self.incidents, self.ops, self.silence, self.offsets)
+        state = (self.detectors if detectors else None, self.incidents, self.ops, self.silence, self.offsets,
+                 self.last_seen)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def snapshot_detectors(self) -> bytes:
         return pickle.dumps(self.detectors, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes, detectors_blob: bytes | None = None) -> None:
-        detectors, self.incidents, self.ops, self.silence, self.offsets = pickle.loads(blob)
+        detectors, self.incidents, self.ops, self.silence, self.offsets, self.last_seen = pickle.loads(blob)
         if detectors is None and detectors_blob is not None:
             detectors = pickle.loads(detectors_blob)
         if detectors is not None:

@@ -68,3 +68,7 @@ class FleetWatch(Watch):
                       "engine_temp_c": ev.engine_temp_c, "engine_on": ev.engine_on,
                       "engine_temp_score": s.score if s else None},
         )
+
+    def evict(self, entities: set[str]) -> None:
+        for e in entities & self.vehicles.keys():
+            del self.vehicles[e]

@@ -152,6 +152,11 @@ class IncidentBook:
     def get(self, kind: str, entity: str) -> Incident | None:
         return self.open.get((kind, entity))
 
+    def forget(self, entities: set[str]) -> None:
+        """Drop hysteresis counters of entities that are being evicted (never open incidents)."""
+        for key in [k for k in self._tracks if k[1] in entities and k not in self.open]:
+            del self._tracks[key]
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["silencer"] = None  # configuration, not state: set again from the playbook

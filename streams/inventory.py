@@ -136,3 +136,7 @@ class InventoryWatch(Watch):
             evidence={"observed_cover_h": round(cover_h, 2), "expected_min_cover_h": st.lead_time_h,
                       "on_hand": st.on_hand, "sales_rate_per_h": round(st.rate_per_h, 3), "sku": sku},
         )
+
+    def evict(self, entities: set[str]) -> None:
+        for key in [k for k in self.stock if f"{k[0]}:{k[1]}" in entities]:
+            del self.stock[key]

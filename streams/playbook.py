@@ -73,6 +73,10 @@ class SilenceConfig(_Strict):
     site_min_devices: int = Field(2, ge=1, description="a site with this many devices all silent is one incident")
 
 
+class StateConfig(_Strict):
+    evict_after_h: float = Field(168.0, gt=0, description="forget an entity not heard from for this long")
+
+
 class WatchesConfig(_Strict):
     cold_chain: ColdChainConfig = ColdChainConfig()
     fleet: FleetConfig = FleetConfig()
@@ -147,6 +151,7 @@ class Playbook(_Strict):
     incidents: dict[str, IncidentRule] = Field(default_factory=lambda: dict(DEFAULT_INCIDENTS))
     watches: WatchesConfig = WatchesConfig()
     rules: RulesConfig = RulesConfig()
+    state: StateConfig = StateConfig()
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     handlers: list[str] = Field(default_factory=list, description="module:callable applying recommendations")
 

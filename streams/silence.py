@@ -89,3 +89,7 @@ class SilenceWatch:
                                      f"{hb.last.isoformat()}",
                              evidence={"observed_silent_s": round((now - hb.last).total_seconds()),
                                        "expected_max_silent_s": round(self.limit_s(hb))})
+
+    def evict(self, entities: set[str]) -> None:
+        for e in entities & self.devices.keys():
+            del self.devices[e]

@@ -34,3 +34,7 @@ class SupplierWatch(Watch):
                       "delay_min": round(delay_min, 1), "supplier": ev.supplier,
                       "alternate_supplier": ev.alternate_supplier, "sku": ev.sku, "quantity": ev.quantity},
         )
+
+    def evict(self, entities: set[str]) -> None:
+        for e in entities & self.shipments.keys():
+            del self.shipments[e]

@@ -172,3 +172,20 @@ def test_demand_spike_is_info_and_recommends_a_bigger_earlier_order():
     rec = [r for r in out.recommendations if r.kind == "reorder"]
     assert len(rec) == 1 and rec[0].quantity > 0 and rec[0].to_site == "S1"
     assert not [c for c in out.incidents if c.incident.kind == "stockout_risk"]  # plenty of stock
+
+
+def test_idle_entities_are_evicted_unless_an_incident_is_open():
+    from datetime import timedelta
+
+    from streams.playbook import Playbook, StateConfig
+    from tests.flows import T0
+
+    core = OperationsCore(playbook=Playbook(state=StateConfig(evict_after_h=1)))
+    docs = normal_fridge_day(60, "F1") + normal_fridge_day(60, "F2") + [fridge(60 + i, 9 + i, "F2") for i in range(5)]
+    run_flow(docs, core=core)
+    assert core.incidents.get("cold_chain_excursion", "F2") is not None
+    core.tick(T0 + timedelta(hours=3))
+    assert "F1" not in core.last_seen and "F1" not in core.ops.coldchain.fridges
+    assert not [k for k in core.detectors.detectors if k[0] == "F1"]
+    assert "F2" in core.ops.coldchain.fridges  # its excursion is still open
+    assert core.evicted == 1
