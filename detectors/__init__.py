@@ -10,10 +10,18 @@ Univariate detectors read ``x["value"]`` (a float) and may read ``x["ts"]`` (POS
 taken from the event, never from the wall clock) for seasonality.
 
 ``default_detector()`` builds the detector the streams use for every univariate metric, with one
-fixed configuration for every series.
+fixed configuration for every series: :class:`~detectors.ensemble.OnsetEnsemble`, whose score is
+a likelihood in [0, 1] with one threshold for every series, ``DEFAULT_THRESHOLD`` (0.5). It
+fires once at the start of an incident, then stays quiet for a while.
+
+Modules, by what they detect: ``range_break`` (a feature leaving its long-held range),
+``seasonal`` (the usual value at this time of day or week), ``likelihood`` (how rare a surprise
+is for this series), ``stuck`` (a frozen reading); ``ensemble`` combines them; ``zscore`` is the
+baseline.
 """
 
 from detectors.base import Detector, Explanation
-from detectors.registry import DETECTORS, default_detector, make_detector
+from detectors.registry import DEFAULT_THRESHOLD, DETECTORS, default_detector, make_detector
 
-__all__ = ["DETECTORS", "Detector", "Explanation", "default_detector", "make_detector"]
+__all__ = ["DEFAULT_THRESHOLD", "DETECTORS", "Detector", "Explanation", "default_detector",
+           "make_detector"]

@@ -1,17 +1,24 @@
-"""Named detectors, so the CLI and benchmarks can pick one by name."""
+"""Named detectors, so the CLI, the streams and the benchmarks can pick one by name."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from detectors.base import Detector
+from detectors.ensemble import THRESHOLD as _ONSET_THRESHOLD
+from detectors.ensemble import OnsetEnsemble
 from detectors.zscore import RollingZScore
 
 DETECTORS: dict[str, Callable[[], Detector]] = {
+    "onset": OnsetEnsemble,
     "zscore": RollingZScore,
 }
 
-DEFAULT = "zscore"
+#: Name of the detector the streams use for every univariate metric.
+DEFAULT = "onset"
+
+#: Score at and above which the default detector's sample is anomalous, for every series.
+DEFAULT_THRESHOLD = _ONSET_THRESHOLD
 
 
 def make_detector(name: str) -> Detector:

@@ -1,4 +1,4 @@
-"""A robust rolling z-score detector, the simplest useful baseline."""
+"""A rolling z-score detector, the simplest useful baseline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 from river import stats, utils
 
-from detectors.base import Detector, Explanation
+from detectors.base import Detector, Explanation, read_value_and_ts
 
 
 class RollingZScore(Detector):
@@ -35,16 +35,19 @@ class RollingZScore(Detector):
     True
     """
 
+    # a frozen sensor sits at the mean, which is exactly what a z-score calls normal
+    detects = frozenset({"spike", "level_shift", "drift", "variance_change"})
+
     def __init__(self, window_size: int = 240, warmup: int = 30, z_full: float = 6.0):
         self.window_size = window_size
         self.warmup = warmup
         self.z_full = z_full
-        self._mean = utils.Rolling(stats.Mean(), window_size)
-        self._var = utils.Rolling(stats.Var(), window_size)
+        self._mean = utils.Rolling(stats.Mean, window_size=window_size)
+        self._var = utils.Rolling(stats.Var, window_size=window_size)
         self._n = 0
 
     def learn_one(self, x: dict) -> None:
-        v = float(x["value"])
+        v, _ = read_value_and_ts(x)
         if math.isfinite(v):
             self._mean.update(v)
             self._var.update(v)
@@ -57,7 +60,7 @@ class RollingZScore(Detector):
         return abs(v - mean) / scale
 
     def score_one(self, x: dict) -> float:
-        v = float(x["value"])
+        v, _ = read_value_and_ts(x)
         if self._n < self.warmup or not math.isfinite(v):
             return 0.0
         z = self._z(v)
@@ -65,6 +68,9 @@ class RollingZScore(Detector):
         k = 2 * math.log(99) / self.z_full
         return 1.0 / (1.0 + math.exp(-k * (z - self.z_full / 2)))
 
+    def expected_one(self, x: dict) -> float | None:
+        return self._mean.get() if self._n else None
+
     def explain_one(self, x: dict) -> Explanation:
-        return Explanation("level", float(x["value"]), self._mean.get() if self._n else None,
-                           self.score_one(x))
+        v, _ = read_value_and_ts(x)
+        return Explanation("level", v, self._mean.get() if self._n else None, self.score_one(x))

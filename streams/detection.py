@@ -1,8 +1,10 @@
 """Per-entity detectors: one river-style detector per (entity, metric), created on first sight.
 
 Where this sits in the flow: source -> validate -> **detect** -> incident -> rule -> sink.
-Scores first, learns second (strictly causal), and learns only from points it did not judge
-anomalous, so a failing fridge does not teach its detector that warm is normal.
+Scores first, learns second (strictly causal). A detector that suppresses its own repeats
+(``learn_anomalies``) learns every point, or it would call a whole new regime new forever; any
+other learns only from points it did not judge anomalous, so a failing fridge does not teach it that
+warm is normal.
 """
 
 from __future__ import annotations
@@ -39,12 +41,12 @@ class EntityDetectors:
             det = self.detectors[key] = self.factory()
         x = {"value": float(value), "ts": ts.timestamp()}
         s = det.score_one(x)
-        expected = None
+        expected = det.expected_one(x)
         component = "score"
         if s >= self.threshold:
             exp: Explanation = det.explain_one(x)
             expected, component = exp.expected, exp.component
-        else:
+        if s < self.threshold or det.learn_anomalies:
             det.learn_one(x)
         return Score(metric, float(value), float(s), expected, component)
 

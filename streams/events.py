@@ -180,7 +180,7 @@ STATUS_CODES = {"ordered": 0, "dispatched": 1, "in_transit": 2, "delayed": 3, "d
 _event_adapter: TypeAdapter = TypeAdapter(AnyEvent)
 
 #: Largest message the core will decode; bigger ones are dead-lettered unparsed.
-MAX_MESSAGE_BYTES = 1_000_000
+MAX_MESSAGE_BYTES = 512 * 1024
 MAX_BATCH_ITEMS = 10_000
 
 

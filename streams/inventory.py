@@ -58,7 +58,7 @@ class InventoryWatch(Watch):
     kinds = ("pos_sale", "stock_level", "stock_movement")
     rate_tau_h: float = 2.0
     clear_leadtimes: float = 1.25
-    spike_ratio: float = 4.0
+    spike_ratio: float = 5.0
     spike_min_per_h: float = 5.0
     stock: dict[tuple[str, str], StockState] = field(default_factory=dict)
     sites: dict[str, SiteState] = field(default_factory=dict)

@@ -8,7 +8,7 @@ incidents:                       # hysteresis per incident kind
 watches:
   cold_chain: {early_margin_c: 3.0}
   fleet: {max_stop_min: 15}
-  inventory: {rate_tau_h: 2.0, spike_ratio: 4.0}
+  inventory: {rate_tau_h: 2.0, spike_ratio: 5.0}
   suppliers: {grace_min: 60}
   silence: {min_silent_s: 300}
 rules:
@@ -59,7 +59,7 @@ class FleetConfig(_Strict):
 class InventoryConfig(_Strict):
     rate_tau_h: float = Field(2.0, gt=0, le=24 * 7)
     clear_leadtimes: float = Field(1.25, ge=1, le=10)
-    spike_ratio: float = Field(4.0, gt=1, le=100, description="short-term sales rate over the daily baseline")
+    spike_ratio: float = Field(5.0, gt=1, le=100, description="short-term sales rate over the daily baseline")
     spike_min_per_h: float = Field(5.0, ge=0, description="ignore spikes below this many units per hour")
 
 

@@ -198,3 +198,15 @@ def test_default_alarms_rarely_on_normal_data():
     # it fires once per incident, so on clean data alarms are a small fraction of samples
     scores = run(make(DEFAULT), normal_rows(10_000))[N_NORMAL // 5:]
     assert sum(s >= DEFAULT_THRESHOLD for s in scores) / len(scores) < 0.002
+
+
+@pytest.mark.parametrize("fault", ["level_shift", "variance_change", "stuck"])
+def test_default_raises_a_lasting_fault_once(fault):
+    # learned every sample (``learn_anomalies``), it reports the onset, then the new regime is normal
+    det = make(DEFAULT)
+    assert det.learn_anomalies
+    rows = normal_rows()
+    run(det, rows)
+    faulty = run(det, inject(fault, rows))
+    assert 1 <= sum(s >= DEFAULT_THRESHOLD for s in faulty) <= 3
+    assert faulty.index(next(s for s in faulty if s >= DEFAULT_THRESHOLD)) < 20

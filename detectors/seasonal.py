@@ -1,0 +1,79 @@
+"""Seasonal profile: what a metric usually reads at this time of day (or of week).
+
+Fridges defrost at night, tills peak at lunch, trucks rest on Sundays. A profile keyed by the
+event's own timestamp (never the wall clock) turns those rhythms into an expected value, so the
+residual, not the raw value, is what the other components judge.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class SeasonalProfile:
+    """Exponentially weighted mean and variance of a metric per time-of-period bucket.
+
+    Parameters
+    ----------
+    period_s
+        Length of the cycle in seconds (86 400 for daily, 604 800 for weekly).
+    bucket_s
+        Width of one bucket in seconds.
+    alpha
+        Weight of a new sample in its bucket's mean and variance.
+    min_count
+        Samples a bucket needs before it gives an expectation.
+
+    Examples
+    --------
+    >>> prof = SeasonalProfile(period_s=86_400, bucket_s=3_600)
+    >>> for day in range(5):
+    ...     for hour in range(24):
+    ...         prof.learn(10.0 + (5.0 if 8 <= hour < 18 else 0.0), day * 86_400 + hour * 3_600)
+    >>> prof.expected(5 * 86_400 + 12 * 3_600), prof.expected(5 * 86_400 + 2 * 3_600)
+    (15.0, 10.0)
+    """
+
+    def __init__(self, period_s: float = 86_400.0, bucket_s: float = 3_600.0, alpha: float = 0.05,
+                 min_count: int = 3):
+        self.period_s = period_s
+        self.bucket_s = bucket_s
+        self.alpha = alpha
+        self.min_count = min_count
+        self._n_buckets = max(1, int(round(period_s / bucket_s)))
+        # flat lists pickle small: mean, variance and count per bucket
+        self._mean = [0.0] * self._n_buckets
+        self._var = [0.0] * self._n_buckets
+        self._count = [0] * self._n_buckets
+
+    def _bucket(self, ts: float) -> int:
+        return int((ts % self.period_s) // self.bucket_s) % self._n_buckets
+
+    def expected(self, ts: float | None) -> float | None:
+        if ts is None:
+            return None
+        b = self._bucket(ts)
+        return self._mean[b] if self._count[b] >= self.min_count else None
+
+    def residual_z(self, v: float, ts: float | None, floor: float) -> tuple[float, float | None]:
+        """Distance of ``v`` from its bucket's mean in the bucket's standard deviations."""
+        if ts is None:
+            return 0.0, None
+        b = self._bucket(ts)
+        if self._count[b] < self.min_count:
+            return 0.0, None
+        mean = self._mean[b]
+        return abs(v - mean) / max(math.sqrt(self._var[b]), floor), mean
+
+    def learn(self, v: float, ts: float | None) -> None:
+        if ts is None:
+            return
+        b = self._bucket(ts)
+        if self._count[b] == 0:
+            self._mean[b] = v
+        else:
+            a = self.alpha
+            d = v - self._mean[b]
+            self._mean[b] += a * d
+            self._var[b] = (1.0 - a) * (self._var[b] + a * d * d)
+        self._count[b] += 1
