@@ -164,7 +164,7 @@ def test_messages_redelivered_after_a_restart_are_skipped_by_offset():
 def test_demand_spike_is_info_and_recommends_a_bigger_earlier_order():
     docs = [_stock(0, "S1", 5000, 51.5, -0.1)]
     docs += [_sale(m, "S1", 1) for m in range(0, 30 * 60, 30)]  # 2/h for 30 h: the baseline
-    docs += [_sale(30 * 60 + m, "S1", 3) for m in range(0, 90, 3)]  # 60/h for 90 min
+    docs += [_sale(30 * 60 + m, "S1", 5) for m in range(0, 90, 3)]  # 100/h for 90 min
     out, _ = run_flow(docs)
     spikes = [c for c in out.incidents if c.incident.kind == "demand_spike"]
     assert [c.state for c in spikes] == ["open"] and spikes[0].incident.severity == "info"
