@@ -16,10 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+def _not_bool(v: Any) -> Any:
+    if isinstance(v, bool):  # JSON true/false is not a measurement, though Python would call it 1/0
+        raise ValueError("a number, not true/false")
+    return v
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_bool)]
 
 #: Events further than this from the event-time we have seen are refused (clock faults, replays
 #: of garbage); real late data within the bound is kept.

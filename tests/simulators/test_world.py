@@ -10,7 +10,15 @@ import pytest
 
 from simulators import World
 from simulators.clock import BusinessClock
-from streams.events import ColdChainReading, PosSale, ShipmentStatus, StockLevel, StockMovement, VehicleTelemetry
+from streams.events import (
+    ColdChainReading,
+    PosSale,
+    ShipmentStatus,
+    StockLevel,
+    StockMovement,
+    VehicleTelemetry,
+    parse_message,
+)
 from tests.simulators import LIVE, run_day
 
 
@@ -127,3 +135,37 @@ def test_normal_shipments_are_on_time_with_an_alternate(quiet_day):
     assert len({s.shipment for s in ships}) >= 3
     assert all(s.eta <= s.promised_at and s.status != "delayed" and s.alternate_supplier for s in ships)
     assert {"in_transit", "delivered", "ordered"} <= {s.status for s in ships}
+
+
+def test_presets_scale_from_a_corner_shop_to_a_regional_chain():
+    shop, regional = World.preset("corner_shop"), World.preset("regional")
+    assert (len(shop.stores), len(shop.vehicles)) == (1, 1)
+    assert len(regional.sites) == 301 and len(regional.fridges) == 1204 and len(regional.vehicles) == 60
+    assert regional.fridge("store-300-fridge-4").site == "store-300" and len(regional.fridges_at("store-7")) == 4
+    assert World.preset("regional") == regional  # deterministic at scale too
+    with pytest.raises(ValueError, match="preset must be one of corner_shop, small, chain, regional; got 'huge'"):
+        World.preset("huge")
+
+
+def test_weekly_seasonality_and_promotions_shape_demand():
+    from datetime import timedelta
+
+    from simulators import Simulation
+    from simulators.world import WEEKDAY_DEMAND
+
+    w = World.generate(seed=7, promotions=1)
+    (promo,) = w.promotions
+    assert set(promo.weekdays) <= {4, 5, 6} and 1.3 <= promo.uplift <= 1.6
+    assert w.demand_factor(promo.sku, 5) == pytest.approx(WEEKDAY_DEMAND[5] * promo.uplift)
+    assert w.demand_factor(promo.sku, 0) == 1.0 and World.generate(seed=7, promotions=0).promotions == ()
+    # the same opening hours on a Monday and on the Saturday after (promotion running): more sales
+    from simulators.backtest import ORIGIN  # local midnight of Monday 2 March
+
+    def sold(day_offset: int, sku: str) -> int:
+        day = ORIGIN + timedelta(days=day_offset)
+        sim = Simulation(w, day + timedelta(hours=6.5), live_start=day + timedelta(hours=12.5))
+        assert sim.clock.local(sim.start).weekday() == day_offset
+        return sum(e.quantity for m in sim.messages_between(sim.start, sim.start + timedelta(hours=12))
+                   if m.topic == "pos" for e in parse_message(m.value)[0] if e.sku == sku)
+
+    assert sold(5, promo.sku) > 1.5 * sold(0, promo.sku)

@@ -54,3 +54,8 @@ def test_arbitrary_input_never_raises(raw):
     events, errors = parse_message(raw)
     assert len(events) + len(errors) >= 1
     assert all(e.reason for e in errors)
+
+
+def test_true_or_false_is_not_a_temperature():
+    _, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"temp_c": False}))
+    assert errors and "not true/false" in errors[0].reason
