@@ -69,5 +69,8 @@ class MetricSink(abc.ABC):
     @abc.abstractmethod
     def _write(self, batch: list[MetricPoint]) -> None: ...
 
+    def maintain(self) -> None:
+        """Periodic housekeeping with no new points (e.g. deliver what was spooled)."""
+
     def close(self) -> None:
         pass

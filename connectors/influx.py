@@ -5,7 +5,9 @@ its Kafka offsets. A failed batch is retried ``max_retries`` times with backoff;
 refuses, the batch is spooled to ``spool_dir`` as a line-protocol file and ``flush`` returns
 normally, and every later flush first re-sends the spool (oldest first) before new points. Nothing
 is dropped: a point is in the store, or in the spool (a batch the store refuses as invalid, HTTP 4xx,
-is spooled too and logged as an error, for a person to look at). HTTP 429/503 that outlast the retries raise
+is spooled too and logged as an error, for a person to look at). While the store is known to be down, batches go straight to the spool and the store is probed again
+every ``probe_every_s``, so an outage costs no time per batch and memory stays bounded (the spool is
+on disk). HTTP 429/503 that outlast the retries raise
 ``SinkBackpressure`` carrying ``retry_after`` once the batch is spooled, so the stream can pause.
 """
 
@@ -29,7 +31,8 @@ log = logging.getLogger("opswatch.influx")
 
 class InfluxSink(MetricSink):
     def __init__(self, url: str, token: str, org: str, bucket: str, *, timeout_ms: int = 10_000,
-                 max_retries: int = 3, backoff_s: float = 0.5, spool_dir: Path | str = ".opswatch/spool"):
+                 max_retries: int = 3, backoff_s: float = 0.5, spool_dir: Path | str = ".opswatch/spool",
+                 probe_every_s: float = 5.0):
         super().__init__()
         if not url or not url.startswith(("http://", "https://")):
             raise ValueError(f"url must be an http:// or https:// URL; got {url!r}")
@@ -42,6 +45,8 @@ class InfluxSink(MetricSink):
         self._client: InfluxDBClient | None = None
         self._write_api = None
         self.spooled_points = 0
+        self.probe_every_s = probe_every_s
+        self._down_until = 0.0  # while the store is known down, batches go straight to the spool
 
     def setup(self) -> None:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -82,17 +87,30 @@ class InfluxSink(MetricSink):
             self.points_written += n
             log.warning("delivered %d spooled points from %s", n, f.name)
 
+    def maintain(self) -> None:
+        if self.spool_files() and time.monotonic() >= self._down_until:
+            try:
+                self._replay_spool()
+            except Exception as exc:
+                self._down_until = time.monotonic() + self.probe_every_s
+                log.warning("store still unreachable (%s); %d points wait in %s", exc, self.spooled_points,
+                            self.spool_dir)
+
     def spool_files(self) -> list[Path]:
         return sorted(self.spool_dir.glob("*.lp"))
 
     def _write(self, batch: list[MetricPoint]) -> None:
         lines = encode_batch(batch)
         try:
+            if time.monotonic() < self._down_until:
+                raise ConnectionError("store down (waiting to probe again)")
             if self.spool_files():
                 self._replay_spool()
             self._send_with_retries(lines)
         except Exception as exc:  # refused, unreachable or overloaded: spool, never drop
-            self.write_errors += 1
+            if not isinstance(exc, ConnectionError) or "waiting to probe" not in str(exc):
+                self.write_errors += 1
+                self._down_until = time.monotonic() + self.probe_every_s
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.lp"
             path = self.spool_dir / name

@@ -183,3 +183,4 @@ class BatchPipeline:
             if out.incidents or out.recommendations:
                 await self.deliver(out, "tick", 0, t0)
             await self.flush_pages()
+            await asyncio.get_running_loop().run_in_executor(None, self.sink.maintain)

@@ -61,12 +61,12 @@ class Server:
         self._fh.close()
 
 
-def start_victoria(tmp: Path) -> Server:
+def start_victoria(tmp: Path, port: int | None = None) -> Server:
     binary = need_binary("victoria-metrics", "victoria-metrics")
-    port = free_port()
+    port = port or free_port()
     return Server([binary, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp / 'vm'}",
                    "-retentionPeriod=100y", "-search.latencyOffset=0s", "-dedup.minScrapeInterval=1ms"],
-                  port, tmp / "vm.log", ready_url=f"http://127.0.0.1:{port}/health")
+                  port, tmp / f"vm-{time.time_ns()}.log", ready_url=f"http://127.0.0.1:{port}/health")
 
 
 def start_mosquitto(tmp: Path) -> Server:

@@ -177,3 +177,13 @@ def test_a_till_outage_of_every_till_loses_the_store_s_sales(world):
     assert any(e.ts >= t + timedelta(hours=1) for e in sales)
     with pytest.raises(KeyError, match="no till 'store-1-till-9'"):
         PosOutage(start=t, end=t + timedelta(hours=1), till="store-1-till-9").bind(world)
+
+
+def test_the_documented_example_scenario_loads():
+    from pathlib import Path
+
+    sc = load_scenario(Path(__file__).parents[2] / "docs" / "backtest-scenario-example.yaml")
+    assert [s.kind for s in sc.specs] == ["supplier_delay", "fridge_failure", "route_delay", "sensor_drift"]
+    world = World.preset("small")
+    assert [d.bind(world).entity for d in sc.disruptions(ORIGIN)][1:] == ["wh-1-coldroom-1", "van-3",
+                                                                           "store-2-fridge-2"]
