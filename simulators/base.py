@@ -29,8 +29,14 @@ class GroundTruth:
     """An incident the monitor should open: on which entity, of which kind, and when.
 
     ``kind`` is the incident kind (``cold_chain_excursion``, ``vehicle_stopped``, ``stockout_risk``,
-    ``supplier_late``); ``entity`` is the id the monitor keys it by (fridge id, vehicle id,
-    ``"store:sku"``, shipment id). ``end`` is when conditions are back to normal (None: never).
+    ``demand_spike``, ``supplier_late``, ``device_silent``, ``site_silent``); ``entity`` is the id
+    the monitor keys it by (fridge id, vehicle id, ``"store:sku"``, shipment id, device id, site
+    id). ``end`` is when conditions are back to normal (None: never).
+
+    ``kind`` ``sensor_fault`` is the one that is not an incident: a probe that lies about a fridge
+    that is fine. It is detected by the detector's anomaly score on ``metric`` of ``entity`` (or by
+    any incident the lie causes on that entity). ``disruption`` names the scenario kind that
+    caused it (``fridge_failure``, ``door_left_open``...), for per-disruption reports.
     """
 
     entity: str
@@ -38,6 +44,8 @@ class GroundTruth:
     start: datetime
     end: datetime | None
     site: str | None
+    metric: str | None = None
+    disruption: str | None = None
 
     def covers(self, t: datetime) -> bool:
         return self.start <= t and (self.end is None or t < self.end)
@@ -52,6 +60,7 @@ class Outgoing:
     ts: datetime
     events: tuple[Event, ...]
     gateway: str | None = None  # set: send as a GatewayBatch envelope
+    site: str | None = None  # the site whose network carries it (None: the device's own link)
 
     @property
     def is_batch(self) -> bool:
@@ -67,6 +76,8 @@ class Disruption(abc.ABC):
     """
 
     incident_kind: ClassVar[str]
+    #: the name scenario files and reports use for this kind of disruption (``fridge_failure``)
+    name: ClassVar[str] = ""
 
     start: datetime
     end: datetime
@@ -97,6 +108,10 @@ class Disruption(abc.ABC):
     @abc.abstractmethod
     def ground_truth(self, world: World) -> GroundTruth:
         """The incident the monitor should open for this disruption."""
+
+    def ground_truths(self, world: World) -> list[GroundTruth]:
+        """Every incident the monitor should open (a regional closure closes several sites)."""
+        return [self.ground_truth(world)]
 
 
 D = TypeVar("D", bound=Disruption)

@@ -31,7 +31,7 @@ import orjson
 
 from simulators.base import MINUTE, Disruption, DisruptionSchedule, GroundTruth, Outgoing, entity_rng
 from simulators.clock import BusinessClock, LiveClock
-from simulators.scenarios import corrupt_message, default_disruptions
+from simulators.scenarios import RegionalClosure, SiteSilent, corrupt_message, default_disruptions
 from simulators.world import ColdChainProcess, FleetProcess, RetailProcess, Stockroom, SupplyProcess, World
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class Simulation:
         bound = [d.bind(world) for d in (disruptions or ())]
         self.disruptions: list[Disruption] = bound
         self.schedule = DisruptionSchedule(tuple(bound))
-        self.ground_truth: list[GroundTruth] = [d.ground_truth(world) for d in bound]
+        self.ground_truth: list[GroundTruth] = [g for d in bound for g in d.ground_truths(world)]
+        self._silencers = [d for d in bound if isinstance(d, (SiteSilent, RegionalClosure))]
         self._reset()
 
     def _reset(self) -> None:
@@ -140,6 +141,9 @@ class Simulation:
         for process in self._processes:
             outgoing.extend(process.step(t))
         outgoing.sort(key=lambda o: o.ts)  # stable: ties keep process order
+        silent = [d for d in self._silencers if d.active(t)]
+        if silent:  # the site's network is down: what happens there is real but never arrives
+            outgoing = [o for o in outgoing if o.site is None or not any(d.silences(o.site) for d in silent)]
         return [self._serialise(o) for o in outgoing]
 
     def _serialise(self, o: Outgoing) -> SimMessage:

@@ -27,9 +27,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CORRUPTIONS",
+    "DISRUPTIONS",
+    "DemandSurge",
     "Disruption",
+    "DoorLeftOpen",
     "FridgeFailure",
     "GroundTruth",
+    "PosOutage",
+    "RegionalClosure",
+    "RouteDelay",
+    "SensorDrift",
+    "SensorStuck",
+    "SiteSilent",
     "StockoutSpike",
     "SupplierLate",
     "TruckBreakdown",
@@ -45,6 +54,7 @@ class FridgeFailure(Disruption):
     that recovery: the excursion is over when the temperature is)."""
 
     incident_kind: ClassVar[str] = "cold_chain_excursion"
+    name: ClassVar[str] = "fridge_failure"
     RECOVERY: ClassVar[timedelta] = timedelta(minutes=10)
 
     fridge: str | None = None
@@ -66,7 +76,7 @@ class FridgeFailure(Disruption):
 
     def ground_truth(self, world: World) -> GroundTruth:
         return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start,
-                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site)
+                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site, disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +85,7 @@ class TruckBreakdown(Disruption):
     the engine overheats for a few minutes and is switched off, then it carries on after ``end``."""
 
     incident_kind: ClassVar[str] = "vehicle_stopped"
+    name: ClassVar[str] = "truck_breakdown"
 
     vehicle: str | None = None
 
@@ -90,7 +101,7 @@ class TruckBreakdown(Disruption):
 
     def ground_truth(self, world: World) -> GroundTruth:
         return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.vehicle(self.entity).depot)
+                           site=world.vehicle(self.entity).depot, disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +114,7 @@ class StockoutSpike(Disruption):
     """
 
     incident_kind: ClassVar[str] = "stockout_risk"
+    name: ClassVar[str] = "stockout"
 
     store: str | None = None
     sku: str | None = None
@@ -127,7 +139,7 @@ class StockoutSpike(Disruption):
 
     def ground_truth(self, world: World) -> GroundTruth:
         return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=self.store)
+                           site=self.store, disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +148,7 @@ class SupplierLate(Disruption):
     with its eta pushed ``delay`` past the promise; it is finally delivered at ``end``."""
 
     incident_kind: ClassVar[str] = "supplier_late"
+    name: ClassVar[str] = "supplier_delay"
 
     supplier: str | None = None
     shipment: str | None = None
@@ -160,7 +173,287 @@ class SupplierLate(Disruption):
 
     def ground_truth(self, world: World) -> GroundTruth:
         return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.warehouse.id)
+                           site=world.warehouse.id, disruption=self.name)
+
+
+def _auto_fridge(world: World, store_index: int) -> str:
+    if not world.fridges:
+        raise ValueError("this disruption needs a fridge; the world has none (fridges_per_site=0)")
+    stores = world.stores
+    site = stores[store_index % len(stores)]
+    return (world.fridges_at(site.id) or world.fridges)[0].id
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoorLeftOpen(Disruption):
+    """A fridge door is left ajar: readings say ``door_open`` for the whole window and the air
+    warms ``warm_rate_c_per_min`` toward ambient (slower than a dead compressor); shut at ``end``,
+    it is back to normal within ~10 minutes. The monitor ignores door-open readings as anomalies
+    (a door opens every day), so it can only see this once the limit is crossed."""
+
+    incident_kind: ClassVar[str] = "cold_chain_excursion"
+    name: ClassVar[str] = "door_left_open"
+    RECOVERY: ClassVar[timedelta] = timedelta(minutes=10)
+
+    fridge: str | None = None
+    warm_rate_c_per_min: float = 0.15
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.warm_rate_c_per_min <= 2:
+            raise ValueError(f"DoorLeftOpen.warm_rate_c_per_min must be in (0, 2]; got {self.warm_rate_c_per_min!r}")
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.fridge)
+
+    def bind(self, world: World) -> DoorLeftOpen:
+        if self.fridge is not None:
+            world.fridge(self.fridge)
+            return self
+        return replace(self, fridge=_auto_fridge(world, 0))
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start,
+                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site, disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteDelay(Disruption):
+    """A van is held up on its route (road closure, accident queue): it crawls at under
+    ``max_speed_kmh`` with its drops still to do for the whole window, engine running, then
+    carries on. To the monitor that is a van stopped on its route."""
+
+    incident_kind: ClassVar[str] = "vehicle_stopped"
+    name: ClassVar[str] = "route_delay"
+
+    vehicle: str | None = None
+    max_speed_kmh: float = 2.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.max_speed_kmh < 20:
+            raise ValueError(f"RouteDelay.max_speed_kmh must be in [0, 20); got {self.max_speed_kmh!r}")
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.vehicle)
+
+    def bind(self, world: World) -> RouteDelay:
+        if self.vehicle is not None:
+            world.vehicle(self.vehicle)
+            return self
+        return replace(self, vehicle=world.vehicles[2 % len(world.vehicles)].id)
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=world.vehicle(self.entity).depot, disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PosOutage(Disruption):
+    """A till (POS terminal) is down: it records no sales in the window. Customers queue at the
+    store's other till if one works; with every till down the sales are lost.
+
+    The ground truth is ``device_silent`` on the till, which is what an operator wants to hear.
+    The processing core tracks only fridges and vehicles as devices, and a till is idle every night
+    anyway, so it cannot see this today: backtests report it as missed.
+    """
+
+    incident_kind: ClassVar[str] = "device_silent"
+    name: ClassVar[str] = "pos_outage"
+
+    till: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.till)
+
+    def bind(self, world: World) -> PosOutage:
+        till = self.till or world.tills_at(world.stores[0].id)[0]
+        world.till_store(till)
+        return replace(self, till=till)
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=world.till_store(self.entity), disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemandSurge(Disruption):
+    """Demand for one SKU at one store jumps ``demand_multiplier`` times (a local event, a viral
+    post) while vans keep the shelf stocked: an information for the buyer, not a stockout.
+    Needs a day of sales history before it for the monitor to know the baseline."""
+
+    incident_kind: ClassVar[str] = "demand_spike"
+    name: ClassVar[str] = "demand_spike"
+
+    store: str | None = None
+    sku: str | None = None
+    demand_multiplier: float = 6.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.demand_multiplier <= 100:
+            raise ValueError(f"DemandSurge.demand_multiplier must be in [1, 100]; got {self.demand_multiplier!r}")
+
+    @property
+    def entity(self) -> str:
+        return f"{_bound(self, self.store)}:{_bound(self, self.sku)}"
+
+    def bind(self, world: World) -> DemandSurge:
+        store = self.store if self.store is not None else world.stores[-1].id
+        sku = self.sku if self.sku is not None else world.skus[1 % len(world.skus)].id
+        if world.site(store).kind != "store":
+            raise ValueError(f"DemandSurge.store must be a store; got {store!r} ({world.site(store).kind})")
+        world.sku(sku)
+        return replace(self, store=store, sku=sku)
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=self.store, disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensorStuck(Disruption):
+    """A fridge's probe freezes: it keeps sending the reading it had at ``start`` while the fridge
+    itself runs normally. Not an incident (the goods are fine) but a data-quality fault: the
+    ground truth is ``sensor_fault``, detected by the anomaly score on ``temp_c``."""
+
+    incident_kind: ClassVar[str] = "sensor_fault"
+    name: ClassVar[str] = "sensor_stuck"
+
+    fridge: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.fridge)
+
+    def bind(self, world: World) -> SensorStuck:
+        if self.fridge is not None:
+            world.fridge(self.fridge)
+            return self
+        return replace(self, fridge=_auto_fridge(world, 2))
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=world.fridge(self.entity).site, metric="temp_c", disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensorDrift(Disruption):
+    """A fridge's probe drifts: it reads ``drift_c_per_h`` warmer every hour from ``start`` while
+    the fridge is fine; recalibrated at ``end``. Ground truth ``sensor_fault`` on ``temp_c``; a
+    drift that reads past the limit also opens a cold-chain excursion, the right call from where
+    the monitor stands (someone has to go and look)."""
+
+    incident_kind: ClassVar[str] = "sensor_fault"
+    name: ClassVar[str] = "sensor_drift"
+
+    fridge: str | None = None
+    drift_c_per_h: float = 1.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not -20 <= self.drift_c_per_h <= 20 or self.drift_c_per_h == 0:
+            raise ValueError(f"SensorDrift.drift_c_per_h must be non-zero, within +-20; got {self.drift_c_per_h!r}")
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.fridge)
+
+    def bind(self, world: World) -> SensorDrift:
+        if self.fridge is not None:
+            world.fridge(self.fridge)
+            return self
+        return replace(self, fridge=_auto_fridge(world, 0))
+
+    def offset_c(self, t: datetime) -> float:
+        return self.drift_c_per_h * (t - self.start).total_seconds() / 3600
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=world.fridge(self.entity).site, metric="temp_c", disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteSilent(Disruption):
+    """A site's network goes down: nothing from its fridge gateway, tills or stock system reaches
+    the monitor, while the shop trades as usual (sales and stock changes are real, just unseen).
+    Vans are not site devices (their trackers have their own SIM), so pick a store, not the depot:
+    at the depot the vans keep talking and the monitor sees silent cold rooms, not a silent site.
+    The monitor calls a site silent only when it has at least ``site_min_devices`` (2) devices, so
+    use ``fridges_per_site >= 2`` (the ``small`` preset); with one fridge it sees a silent device."""
+
+    incident_kind: ClassVar[str] = "site_silent"
+    name: ClassVar[str] = "site_silent"
+
+    site: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.site)
+
+    def bind(self, world: World) -> SiteSilent:
+        site = self.site if self.site is not None else world.stores[-1].id
+        world.site(site)
+        return replace(self, site=site)
+
+    def silences(self, site: str) -> bool:
+        return site == self.site
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=self.site, disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionalClosure(Disruption):
+    """A regional event (flood, power cut, police cordon) closes every store within ``radius_km``
+    of ``site``: no customers, no data (the fridges ride it out on backup power). A
+    business-continuity drill: one ``site_silent`` incident per closed store."""
+
+    incident_kind: ClassVar[str] = "site_silent"
+    name: ClassVar[str] = "regional_closure"
+
+    site: str | None = None
+    radius_km: float = 1.5
+    sites: tuple[str, ...] = ()  # filled by bind: the stores inside the radius
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.radius_km <= 500:
+            raise ValueError(f"RegionalClosure.radius_km must be in [0, 500]; got {self.radius_km!r}")
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.site)
+
+    def bind(self, world: World) -> RegionalClosure:
+        from simulators.world import km_between
+
+        centre = world.site(self.site if self.site is not None else world.stores[0].id)
+        if centre.kind != "store":
+            raise ValueError(f"RegionalClosure.site must be a store; got {centre.id!r} ({centre.kind})")
+        closed = tuple(s.id for s in world.stores
+                       if km_between((centre.lat, centre.lon), (s.lat, s.lon)) <= self.radius_km)
+        return replace(self, site=centre.id, sites=closed)
+
+    def silences(self, site: str) -> bool:
+        return site in self.sites
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return self.ground_truths(world)[0]
+
+    def ground_truths(self, world: World) -> list[GroundTruth]:
+        return [GroundTruth(entity=s, kind=self.incident_kind, start=self.start, end=self.end, site=s,
+                            disruption=self.name) for s in self.sites]
+
+
+#: Every disruption by the name scenario files use.
+DISRUPTIONS: dict[str, type[Disruption]] = {c.name: c for c in (
+    FridgeFailure, DoorLeftOpen, TruckBreakdown, RouteDelay, PosOutage, DemandSurge, StockoutSpike, SupplierLate,
+    SensorStuck, SensorDrift, SiteSilent, RegionalClosure)}
 
 
 def _bound(d: Disruption, value: str | None) -> str:

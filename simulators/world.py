@@ -9,7 +9,8 @@ processes below own the moving parts and are stepped once per simulated minute:
 - ``ColdChainProcess``: fridge temperatures with a compressor cycle and door openings; sends one
   ``GatewayBatch`` per site per minute.
 - ``FleetProcess``: vans that drive delivery routes in the day and park at the depot at night.
-- ``RetailProcess``: till sales with daily seasonality, shelf stock, replenishment, stock counts.
+- ``RetailProcess``: till sales with daily and weekly seasonality (``WEEKDAY_DEMAND``, by the
+  business clock's local weekday) and weekly promotions, shelf stock, replenishment, stock counts.
 - ``SupplyProcess``: open supplier orders to the warehouse and their status.
 
 Normal operation is tuned to stay clear of every incident rule (no fridge above 7 °C, no van
@@ -24,6 +25,7 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 
 from simulators.base import MINUTE, DisruptionSchedule, Outgoing, Process, entity_rng
@@ -36,7 +38,19 @@ from simulators.clock import (
     shop_demand_profile,
     traffic_speed_factor,
 )
-from simulators.scenarios import FridgeFailure, StockoutSpike, SupplierLate, TruckBreakdown
+from simulators.scenarios import (
+    DemandSurge,
+    DoorLeftOpen,
+    FridgeFailure,
+    PosOutage,
+    RegionalClosure,
+    RouteDelay,
+    SensorDrift,
+    SensorStuck,
+    StockoutSpike,
+    SupplierLate,
+    TruckBreakdown,
+)
 from streams.events import (
     ColdChainReading,
     PosSale,
@@ -69,6 +83,16 @@ _SKU_CATALOG = (  # id suffix, unit price, chilled, relative popularity
     ("juice", 2.29, True, 0.8),
 )
 _SUPPLIERS = ("dairyco", "bakehouse", "freshfarm", "bevworks")
+#: Demand by local weekday (Monday first): a busy Friday and Saturday, a quiet Sunday.
+WEEKDAY_DEMAND = (1.0, 1.0, 1.0, 1.0, 1.15, 1.3, 0.8)
+TILLS_PER_STORE = 2
+#: Scale presets for ``World.preset``: from a corner shop to a regional chain.
+PRESETS: dict[str, dict[str, int]] = {
+    "corner_shop": {"stores": 1, "vehicles": 1, "fridges_per_site": 1, "skus": 5},
+    "small": {"stores": 3, "vehicles": 3, "fridges_per_site": 2, "skus": 5},
+    "chain": {"stores": 25, "vehicles": 10, "fridges_per_site": 3, "skus": 10},
+    "regional": {"stores": 300, "vehicles": 60, "fridges_per_site": 4, "skus": 10},
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +147,15 @@ class Sku:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """A weekly promotion: every store sells ``uplift`` times more of ``sku`` on ``weekdays``."""
+
+    sku: str
+    weekdays: tuple[int, ...]  # local weekdays, Monday = 0
+    uplift: float
+
+
+@dataclass(frozen=True)
 class Shelf:
     """Stock policy of one SKU at one site."""
 
@@ -146,13 +179,27 @@ class World:
     suppliers: tuple[Supplier, ...]
     skus: tuple[Sku, ...]
     shelves: tuple[Shelf, ...]
+    promotions: tuple[Promotion, ...] = ()
+
+    @classmethod
+    def preset(cls, name: str, seed: int = 7) -> World:
+        """A world of a named size: ``corner_shop``, ``small``, ``chain`` or ``regional``
+        (300 stores, 1,204 fridges and cold rooms, 60 vans)."""
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
+        return cls.generate(seed=seed, **PRESETS[name])
 
     @classmethod
     def generate(cls, seed: int = 7, stores: int = 3, vehicles: int = 3, fridges_per_site: int = 1,
-                 skus: int = 5) -> World:
-        """A small business around one city: one warehouse/depot plus ``stores`` stores."""
+                 skus: int = 5, promotions: int = 1) -> World:
+        """A business around one city: one warehouse/depot plus ``stores`` stores.
+
+        The city grows with the number of stores (7 km radius up to 10 stores, then by the square
+        root), and ``promotions`` SKUs are on a weekly end-of-week promotion in every store.
+        """
         for name, value, low in (("stores", stores, 1), ("vehicles", vehicles, 1),
-                                 ("fridges_per_site", fridges_per_site, 0), ("skus", skus, 1)):
+                                 ("fridges_per_site", fridges_per_site, 0), ("skus", skus, 1),
+                                 ("promotions", promotions, 0)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
         rng = random.Random(f"{seed}:world")
@@ -193,12 +240,13 @@ class World:
             stock = math.ceil(daily * rng.uniform(8, 11))
             shelves.append(Shelf(wh, sku.id, 0.0, math.ceil(daily * 5), math.ceil(daily * 12), stock))
 
+        city_km = 7.0 * max(1.0, math.sqrt(stores / 10))
         sites = [Site(wh, "warehouse", *place(3, 5), gateway=f"{wh}-gw", lead_time_h=WAREHOUSE_LEAD_TIME_H,
                       cold_capacity=100_000)]
         for s in store_ids:
             chilled_max = sum(sh.order_up_to for sh in shelves
                               if sh.site == s and next(k for k in sku_list if k.id == sh.sku).chilled)
-            sites.append(Site(s, "store", *place(1, 7), gateway=f"{s}-gw", lead_time_h=STORE_LEAD_TIME_H,
+            sites.append(Site(s, "store", *place(1, city_km), gateway=f"{s}-gw", lead_time_h=STORE_LEAD_TIME_H,
                               cold_capacity=int(chilled_max * 2) + 40))
 
         fridges = []
@@ -213,30 +261,66 @@ class World:
                 ))
         vans = tuple(Vehicle(f"van-{i + 1}", wh, capacity=120, cruise_kmh=round(rng.uniform(50, 58), 1),
                              shift_offset_min=7 * i) for i in range(vehicles))
+        # Promotions draw from their own generator so adding them reshuffles nothing else; they
+        # run Friday to Sunday, and an uplift of at most x1.6 stays well inside the shelves' cover.
+        promo_rng = random.Random(f"{seed}:promotions")
+        promoted = promo_rng.sample([k.id for k in sku_list], min(promotions, len(sku_list)))
+        promos = tuple(Promotion(k, (4, 5, 6), round(promo_rng.uniform(1.3, 1.6), 2)) for k in promoted)
         return cls(seed=seed, center=center, sites=tuple(sites), fridges=tuple(fridges), vehicles=vans,
-                   suppliers=suppliers, skus=tuple(sku_list), shelves=tuple(shelves))
+                   suppliers=suppliers, skus=tuple(sku_list), shelves=tuple(shelves), promotions=promos)
 
     # -- lookups ---------------------------------------------------------------------------
+    # Indexed once (cached on the instance, outside the dataclass fields): a regional world has
+    # thousands of shelves and fridges, looked up every simulated minute.
 
-    @property
+    @cached_property
+    def _index(self) -> dict[str, dict]:
+        fridges_at: dict[str, list[Fridge]] = {}
+        for f in self.fridges:
+            fridges_at.setdefault(f.site, []).append(f)
+        return {"site": {s.id: s for s in self.sites}, "fridge": {f.id: f for f in self.fridges},
+                "shelf": {(sh.site, sh.sku): sh for sh in self.shelves},
+                "fridges_at": {k: tuple(v) for k, v in fridges_at.items()}}
+
+    @cached_property
     def warehouse(self) -> Site:
         return next(s for s in self.sites if s.kind == "warehouse")
 
-    @property
+    @cached_property
     def stores(self) -> tuple[Site, ...]:
         return tuple(s for s in self.sites if s.kind == "store")
 
     def site(self, site_id: str) -> Site:
-        for s in self.sites:
-            if s.id == site_id:
-                return s
-        raise KeyError(f"no site {site_id!r}; sites are {[s.id for s in self.sites]}")
+        s = self._index["site"].get(site_id)
+        if s is None:
+            raise KeyError(f"no site {site_id!r}; sites are {[s.id for s in self.sites][:20]}")
+        return s
 
     def fridge(self, fridge_id: str) -> Fridge:
-        for f in self.fridges:
-            if f.id == fridge_id:
-                return f
-        raise KeyError(f"no fridge {fridge_id!r}; fridges are {[f.id for f in self.fridges]}")
+        f = self._index["fridge"].get(fridge_id)
+        if f is None:
+            raise KeyError(f"no fridge {fridge_id!r}; fridges are {[f.id for f in self.fridges][:20]}")
+        return f
+
+    def tills_at(self, store_id: str) -> tuple[str, ...]:
+        if self.site(store_id).kind != "store":
+            raise ValueError(f"only stores have tills; {store_id!r} is a {self.site(store_id).kind}")
+        return tuple(f"{store_id}-till-{i + 1}" for i in range(TILLS_PER_STORE))
+
+    def till_store(self, till_id: str) -> str:
+        """The store a till belongs to (tills are ``<store>-till-<n>``)."""
+        store, sep, n = till_id.rpartition("-till-")
+        if not sep or store not in self._index["site"] or till_id not in self.tills_at(store):
+            raise KeyError(f"no till {till_id!r}; tills are <store>-till-1..{TILLS_PER_STORE}")
+        return store
+
+    def demand_factor(self, sku_id: str, weekday: int) -> float:
+        """Weekly seasonality times any promotion running on that local weekday."""
+        f = WEEKDAY_DEMAND[weekday]
+        for p in self.promotions:
+            if p.sku == sku_id and weekday in p.weekdays:
+                f *= p.uplift
+        return f
 
     def vehicle(self, vehicle_id: str) -> Vehicle:
         for v in self.vehicles:
@@ -257,18 +341,23 @@ class World:
         raise KeyError(f"no supplier {supplier_id!r}; suppliers are {[s.id for s in self.suppliers]}")
 
     def shelf(self, site_id: str, sku_id: str) -> Shelf:
-        for sh in self.shelves:
-            if sh.site == site_id and sh.sku == sku_id:
-                return sh
-        raise KeyError(f"no shelf for {site_id}:{sku_id}")
+        sh = self._index["shelf"].get((site_id, sku_id))
+        if sh is None:
+            raise KeyError(f"no shelf for {site_id}:{sku_id}")
+        return sh
 
     def fridges_at(self, site_id: str) -> tuple[Fridge, ...]:
-        return tuple(f for f in self.fridges if f.site == site_id)
+        return self._index["fridges_at"].get(site_id, ())
 
 
 def _offset(origin: tuple[float, float], east_km: float, north_km: float) -> tuple[float, float]:
     lat, lon = origin
     return (lat + north_km / KM_PER_DEG_LAT, lon + east_km / (KM_PER_DEG_LAT * math.cos(math.radians(lat))))
+
+
+def km_between(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance in km, flat-earth: fine at city scale."""
+    return math.hypot(*_km_between(a, b))
 
 
 def _km_between(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
@@ -325,6 +414,7 @@ class _FridgeState:
     door_open_left_min: int = 0
     humidity_pct: float = 55.0
     door_days: dict[str, set[int]] = field(default_factory=dict)
+    stuck_at: tuple[float, float] | None = None  # (temp_c, humidity_pct) a frozen probe repeats
 
 
 class ColdChainProcess(Process):
@@ -370,9 +460,13 @@ class ColdChainProcess(Process):
                 door_open = st.door_open_left_min > 0
                 st.door_open_left_min = max(0, st.door_open_left_min - 1)
                 failure = self.schedule.active(FridgeFailure, fridge.id, t)
-                if failure is not None:
+                left_open = self.schedule.active(DoorLeftOpen, fridge.id, t)
+                door_open = door_open or left_open is not None
+                warming = failure is not None or left_open is not None
+                if warming:
+                    rate = fridge.warm_rate_c_per_min if failure is not None else left_open.warm_rate_c_per_min
                     temp = st.temp_c if st.temp_c is not None else normal
-                    temp += min(fridge.warm_rate_c_per_min, 0.1 * (fridge.ambient_c - temp))
+                    temp += min(rate, 0.1 * (fridge.ambient_c - temp))
                     temp += noise * 0.3
                     st.excess_c = temp - normal
                 else:
@@ -386,14 +480,25 @@ class ColdChainProcess(Process):
                     temp = normal + st.excess_c + st.door_bump_c
                 st.temp_c = temp
                 st.humidity_pct += 0.2 * (55 - st.humidity_pct) + st.rng.gauss(0, 1.0)
-                humidity = st.humidity_pct + (6 if door_open else 0) + (min(10.0, st.excess_c) if failure else 0)
+                humidity = st.humidity_pct + (6 if door_open else 0) + (min(10.0, st.excess_c) if warming else 0)
+                reported = (round(temp, 2), round(max(40.0, min(70.0, humidity)), 1))
+                # A faulty probe lies about a fridge that is fine: the fridge's state above is real.
+                if self.schedule.active(SensorStuck, fridge.id, t) is not None:
+                    if st.stuck_at is None:
+                        st.stuck_at = reported
+                    reported = st.stuck_at
+                else:
+                    st.stuck_at = None
+                    drift = self.schedule.active(SensorDrift, fridge.id, t)
+                    if drift is not None:
+                        reported = (round(temp + drift.offset_c(t), 2), reported[1])
                 readings.append(ColdChainReading(
                     event_id=_event_id(self.seed, "cc", fridge.id, t), ts=t, site=site.id, fridge=fridge.id,
-                    temp_c=round(temp, 2), humidity_pct=round(max(40.0, min(70.0, humidity)), 1),
-                    door_open=door_open, limit_c=fridge.limit_c,
+                    temp_c=reported[0], humidity_pct=reported[1], door_open=door_open, limit_c=fridge.limit_c,
                 ))
             if readings:
-                out.append(Outgoing("coldchain", site.gateway, t, tuple(readings), gateway=site.gateway))
+                out.append(Outgoing("coldchain", site.gateway, t, tuple(readings), gateway=site.gateway,
+                                    site=site.id))
         return out
 
 
@@ -440,9 +545,9 @@ class FleetProcess(Process):
         return _offset(self.world.center, r * math.cos(a), r * math.sin(a))
 
     def _must_be_out(self, v: Vehicle, t: datetime) -> bool:
-        # A breakdown is something that happens on the road: make sure the van is out by then.
+        # A breakdown or a hold-up is something that happens on the road: make sure the van is out.
         return any(b.start - timedelta(minutes=30) <= t < b.end
-                   for b in self.schedule.for_entity(TruckBreakdown, v.id))
+                   for kind in (TruckBreakdown, RouteDelay) for b in self.schedule.for_entity(kind, v.id))
 
     def _start_route(self, v: Vehicle, st: _VanState, t: datetime) -> None:
         st.route = f"{v.id}-{self.clock.day(t)}"
@@ -501,7 +606,16 @@ class FleetProcess(Process):
                     start_h = SHIFT_START_H + v.shift_offset_min / 60
                     if must_be_out or (start_h <= hour < SHIFT_END_H - 2 and st.route_day != self.clock.day(t)):
                         self._start_route(v, st, t)
-                if st.mode in ("driving", "returning"):
+                held = self.schedule.active(RouteDelay, v.id, t)
+                if held is not None and st.mode in ("driving", "returning", "at_stop"):
+                    # queueing behind a closure: crawling, drops still to do, the route unchanged
+                    if st.mode == "at_stop" or st.target is None:
+                        st.target = self._next_stop(st)
+                    st.mode = "driving"
+                    st.stops_remaining = max(1, st.stops_remaining)
+                    speed = round(st.rng.uniform(0.0, held.max_speed_kmh), 1)
+                    st.fuel_pct = max(5.0, st.fuel_pct - 0.02)
+                elif st.mode in ("driving", "returning"):
                     speed, arrived = self._drive(v, st, t)
                     if arrived and st.mode == "driving":
                         st.mode, st.dwell_min = "at_stop", st.rng.randint(*self.STOP_DWELL_MIN)
@@ -579,27 +693,39 @@ class RetailProcess(Process):
             out.extend(self._stock_counts(t))
         self._minute += 1
         profile = shop_demand_profile(self.clock.hour(t)) / PROFILE_MEAN
+        weekday = self.clock.local(t).weekday()
+        closures = [c for c in self.schedule.of_type(RegionalClosure) if c.active(t)]
+        outages = {d.till for d in self.schedule.of_type(PosOutage) if d.active(t)}
         for store_index, store in enumerate(self.world.stores):
+            closed = any(c.silences(store.id) for c in closures)
+            tills = self.world.tills_at(store.id)
+            tills_up = [k for k in tills if k not in outages]
             for sku in self.world.skus:
                 shelf = self.world.shelf(store.id, sku.id)
                 entity = f"{store.id}:{sku.id}"
                 rng = self._rng[(store.id, sku.id)]
                 spike = self.schedule.active(StockoutSpike, entity, t)
                 multiplier = self.spike_multiplier(spike, shelf) if spike else 1.0
-                lam = shelf.demand_per_open_h * profile * multiplier / 60 / MEAN_QUANTITY
-                n = _poisson(rng, lam)
+                surge = self.schedule.active(DemandSurge, entity, t)
+                if surge is not None:
+                    multiplier *= surge.demand_multiplier
+                lam = shelf.demand_per_open_h * profile * multiplier * self.world.demand_factor(sku.id, weekday) \
+                    / 60 / MEAN_QUANTITY
+                n = 0 if closed else _poisson(rng, lam)
                 offsets = sorted(rng.randint(0, 58_999) for _ in range(n))
                 for i, ms in enumerate(offsets):
                     qty = rng.choices([q for q, _ in QUANTITY_WEIGHTS], [w for _, w in QUANTITY_WEIGHTS])[0]
                     qty = min(qty, self.stock.on_hand[(store.id, sku.id)])
-                    if qty <= 0:
-                        break  # empty shelf: the sale is lost
+                    if qty <= 0 or not tills_up:
+                        break  # empty shelf or every till down: the sale is lost
+                    till = tills[(i + ms) % len(tills)]
+                    if till in outages:  # the customer queues at a till that works
+                        till = tills_up[(i + ms) % len(tills_up)]
                     self.stock.on_hand[(store.id, sku.id)] -= qty
                     ts = t + timedelta(milliseconds=ms)
-                    till = f"{store.id}-till-{1 + (i + ms) % 2}"
                     out.append(Outgoing("pos", entity, ts, (PosSale(
                         event_id=_event_id(self.seed, "sale", entity, ts, i), ts=ts, store=store.id, sku=sku.id,
-                        quantity=qty, unit_price=sku.unit_price, till=till),)))
+                        quantity=qty, unit_price=sku.unit_price, till=till),), site=store.id))
                 # Vans top the shelf up from the warehouse; a stockout spike is exactly the case
                 # where that replenishment fails to happen.
                 on_hand = self.stock.on_hand[(store.id, sku.id)]
@@ -619,11 +745,11 @@ class RetailProcess(Process):
                         self.stock.on_hand[(wh.id, sku.id)] -= qty
                         out.append(Outgoing("stock", entity, ts, (StockMovement(
                             event_id=_event_id(self.seed, "mov", entity, ts), ts=ts, site=store.id, sku=sku.id,
-                            quantity=qty, reason="receipt"),)))
+                            quantity=qty, reason="receipt"),), site=store.id))
                         wh_entity = f"{wh.id}:{sku.id}"
                         out.append(Outgoing("stock", wh_entity, ts, (StockMovement(
                             event_id=_event_id(self.seed, "mov", wh_entity, ts, 10 + store_index), ts=ts, site=wh.id,
-                            sku=sku.id, quantity=-qty, reason="transfer_out"),)))
+                            sku=sku.id, quantity=-qty, reason="transfer_out"),), site=wh.id))
         return out
 
     def _stock_counts(self, t: datetime) -> list[Outgoing]:
@@ -638,7 +764,7 @@ class RetailProcess(Process):
                     event_id=_event_id(self.seed, "lvl", entity, t), ts=t, site=site.id, sku=sku.id,
                     on_hand=self.stock.on_hand[(site.id, sku.id)], lead_time_h=site.lead_time_h,
                     lat=round(site.lat, 6), lon=round(site.lon, 6), cold_capacity_free=cold_free,
-                    chilled=sku.chilled),)))
+                    chilled=sku.chilled),), site=site.id))
         return out
 
 
@@ -744,7 +870,7 @@ class SupplyProcess(Process):
                 self.stock.on_hand[(wh.id, order.sku)] += order.quantity
                 out.append(Outgoing("stock", entity, ts, (StockMovement(
                     event_id=_event_id(self.seed, "rcv", order.id, ts), ts=ts, site=wh.id, sku=order.sku,
-                    quantity=order.quantity, reason="receipt"),)))
+                    quantity=order.quantity, reason="receipt"),), site=wh.id))
                 if order.late is None:
                     promised = _floor_minute(t + timedelta(hours=self._rng.uniform(30, 48)))
                     self._open(self.world.sku(order.sku), promised)

@@ -16,6 +16,7 @@ The worker's web server also serves:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from functools import partial
@@ -235,54 +236,80 @@ def _make_batch_consumer(app: faust.App, pipeline: BatchPipeline, settings: Sett
     every assignment each partition is moved to the offset after the checkpoint's, so a restart
     neither skips nor re-applies an event.
     """
+    w = settings.worker
+
+    @app.task
+    async def consume_batches() -> None:
+        backoff = 0.5
+        while True:  # the broker may go away and come back: reconnect by ourselves
+            try:
+                await _consume(w, settings, topics, pipeline)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost, coordinator gone, ...: never fatal to the worker
+                log.warning("input consumer stopped (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc,
+                            backoff)
+                # a batch may have been half delivered: go back to the last durable state, whose
+                # offsets the consumer seeks to, so the batch is processed again in full
+                pipeline.rollback()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+
+async def _consume(w, settings: Settings, topics: list[str], pipeline: BatchPipeline) -> None:
     import aiokafka
     from aiokafka import ConsumerRebalanceListener
 
-    w = settings.worker
     core = pipeline.core
 
     class SeekToCheckpoint(ConsumerRebalanceListener):
-        def __init__(self):
-            self.consumer = None
+        def __init__(self, consumer):
+            self.consumer = consumer
 
         async def on_partitions_revoked(self, revoked):
             pass
 
         async def on_partitions_assigned(self, assigned):
+            ends = await self.consumer.end_offsets(list(assigned)) if assigned else {}
             for tp in assigned:
                 last = core.offsets.get((tp.topic, tp.partition))
-                if last is not None:
-                    self.consumer.seek(tp, last + 1)
-
-    @app.task
-    async def consume_batches() -> None:
-        listener = SeekToCheckpoint()
-        consumer = aiokafka.AIOKafkaConsumer(
-            **_aiokafka_config(settings), group_id=f"{w.app_id}-core", client_id=f"{w.app_id}-{w.name}",
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=w.fetch_max_wait_ms,
-            max_poll_records=w.batch_max, session_timeout_ms=int(w.session_timeout_s * 1000),
-            rebalance_timeout_ms=int(w.rebalance_timeout_s * 1000),
-            heartbeat_interval_ms=int(min(3.0, w.session_timeout_s / 3) * 1000),
-            max_partition_fetch_bytes=4 * 1024 * 1024)
-        listener.consumer = consumer
-        consumer.subscribe(topics, listener=listener)
-        await consumer.start()
-        try:
-            while True:
-                fetched = await consumer.getmany(timeout_ms=int(w.batch_within_s * 1000), max_records=w.batch_max)
-                if not fetched:
+                if last is None:
                     continue
-                msgs = [RawMessage(r.value, r.topic, r.partition, r.offset, r.key)
-                        for records in fetched.values() for r in records]
-                ends = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-                lag = 0
-                for tp, end in ends.items():
-                    hw = consumer.highwater(tp)
-                    lag += max((hw or end) - end, 0)
-                await pipeline.handle(msgs, stage="batch", lag=lag)
-                await consumer.commit(ends)
-        finally:
-            await consumer.stop()
+                if last >= ends.get(tp, last + 1):
+                    # the partition ends before our checkpoint: the topic was deleted and created again
+                    # (or a broker lost its data); start it afresh rather than skip its new messages
+                    log.warning("%s[%d] ends at %s, before the checkpoint's offset %d: reading it from the start",
+                                tp.topic, tp.partition, ends.get(tp), last)
+                    del core.offsets[(tp.topic, tp.partition)]
+                    continue
+                self.consumer.seek(tp, last + 1)
+
+    consumer = aiokafka.AIOKafkaConsumer(
+        **_aiokafka_config(settings), group_id=f"{w.app_id}-core", client_id=f"{w.app_id}-{w.name}",
+        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=w.fetch_max_wait_ms,
+        max_poll_records=w.batch_max, session_timeout_ms=int(w.session_timeout_s * 1000),
+        rebalance_timeout_ms=int(w.rebalance_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(3.0, w.session_timeout_s / 3) * 1000),
+        max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer.subscribe(topics, listener=SeekToCheckpoint(consumer))
+    await consumer.start()
+    try:
+        while True:
+            fetched = await consumer.getmany(timeout_ms=int(w.batch_within_s * 1000), max_records=w.batch_max)
+            if not fetched:
+                continue
+            msgs = [RawMessage(r.value, r.topic, r.partition, r.offset, r.key)
+                    for records in fetched.values() for r in records]
+            ends = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+            lag = 0
+            for tp, end in ends.items():
+                hw = consumer.highwater(tp)
+                lag += max((hw or end) - end, 0)
+            await pipeline.handle(msgs, stage="batch", lag=lag)
+            await consumer.commit(ends)
+    finally:
+        await consumer.stop()
 
 
 def _make_agent(app: faust.App, pipeline: BatchPipeline, topic_name: str, suffix: str, batch_max: int,

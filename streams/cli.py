@@ -175,6 +175,10 @@ def bench_throughput(
     run_throughput_bench(readings, entities, partitions, influx_url, tuple(skip or ()), Console(), out)
 
 
+from simulators.cli import register as _register_simulator_commands  # noqa: E402
+
+_register_simulator_commands(app)
+
 try:  # Grafana commands come with the dashboards package
     from streams.grafana_cli import grafana_app
 

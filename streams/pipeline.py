@@ -164,6 +164,11 @@ class BatchPipeline:
                     self.stats.handler_errors += 1
                     log.exception("recommendation handler %r failed on %s", handler, rec.recommendation_id)
 
+    def rollback(self) -> None:
+        """Return the core to its last checkpoint (after a batch failed half way)."""
+        if self.checkpoint is not None and self.checkpoint.restore_core(self.core):
+            log.warning("rolled back to the checkpoint: offsets %s", self.core.offsets)
+
     async def flush_pages(self) -> None:
         """Send due pages; a pager outage is logged and retried, never fatal to the stream."""
         if self.pager is None or not self.pager.due():

@@ -155,3 +155,44 @@ def test_store_down_longer_than_client_retries_delivers_everything_after(broker,
     assert spooled > 0 and stats_down["processed"] >= len(before) + len(during) - 20  # it kept going
     assert distinct == total and samples == distinct
     assert list((tmp_path / "spool").glob("*.lp")) == []
+
+
+def test_broker_restart_the_worker_reconnects_by_itself(tmp_path):
+    """The local broker keeps topics in memory, so a restart also loses them: the topics are
+    created again (as Kafka's would still be there), and the worker must notice the partitions
+    start before its checkpoint and read them afresh."""
+    from connectors.broker import LocalBroker
+
+    broker = LocalBroker(log_path=tmp_path / "broker.log").start()
+    prefix = "restart"
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2)
+    ensure_topics(kafka)
+    env = _env(broker, prefix, tmp_path, free_port())  # no store listening: points are spooled
+    worker = _start(env, tmp_path / "worker.log")
+    try:
+        _produce(broker.bootstrap, f"{prefix}.coldchain", _readings(10, range(0, 10)))
+        deadline = time.monotonic() + 60
+        while _stats(env)["processed"] < 100 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _stats(env)["processed"] == 100
+        broker.stop()
+        time.sleep(5)
+        assert worker.poll() is None
+        broker.start()
+        ensure_topics(kafka)
+        _produce(broker.bootstrap, f"{prefix}.coldchain", _readings(10, range(10, 20)))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if _stats(env)["processed"] >= 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        stats = _stats(env)
+        print(f"broker restart: processed before=100 after={stats['processed']} worker alive={worker.poll() is None}")
+        assert stats["processed"] == 200 and worker.poll() is None
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        broker.stop()
