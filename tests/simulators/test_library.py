@@ -182,7 +182,7 @@ def test_a_till_outage_of_every_till_loses_the_store_s_sales(world):
 def test_the_documented_example_scenario_loads():
     from pathlib import Path
 
-    sc = load_scenario(Path(__file__).parents[2] / "docs" / "backtest-scenario-example.yaml")
+    sc = load_scenario(Path(__file__).parents[2] / "simulators" / "docs" / "backtest-scenario-example.yaml")
     assert [s.kind for s in sc.specs] == ["supplier_delay", "fridge_failure", "route_delay", "sensor_drift"]
     world = World.preset("small")
     assert [d.bind(world).entity for d in sc.disruptions(ORIGIN)][1:] == ["wh-1-coldroom-1", "van-3",
