@@ -107,6 +107,7 @@ def test_sigkill_three_times_mid_stream_loses_nothing(broker, victoria, tmp_path
     assert samples == distinct  # each point once by (series, time)
 
 
+@pytest.mark.timeout(OUTAGE_S + 600)
 def test_store_down_longer_than_client_retries_delivers_everything_after(broker, tmp_path):
     vm_dir = tmp_path / "vm"
     vm_dir.mkdir()
