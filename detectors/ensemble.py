@@ -134,6 +134,8 @@ class OnsetEnsemble(Detector):
         self._last_break = -(10**9)
         self._since_fire = refractory + 1
         self._cache: tuple | None = None
+        self._comp_cache: tuple | None = None  # score_one, explain_one and learn_one share one scoring
+        self._exp_cache: tuple | None = None
 
     # -- features, shared by scoring and learning ------------------------------------------------
 
@@ -173,13 +175,25 @@ class OnsetEnsemble(Detector):
         return feats
 
     def _expected(self, ts: float | None) -> float | None:
+        key = (ts, self._n)
+        if self._exp_cache is not None and self._exp_cache[0] == key:
+            return self._exp_cache[1]
         usual = self._quarter_hour_profile.expected(ts)
-        if usual is not None:
-            return usual
-        return self._mean if self._n else None
+        if usual is None:
+            usual = self._mean if self._n else None
+        self._exp_cache = (key, usual)
+        return usual
 
     def _components(self, v: float, ts: float | None) -> tuple[str, float, float | None]:
         """(strongest component, its score, expected value), ignoring the refractory period."""
+        key = (v, ts, self._n)
+        if self._comp_cache is not None and self._comp_cache[0] == key:
+            return self._comp_cache[1]
+        result = self._components_uncached(v, ts)
+        self._comp_cache = (key, result)
+        return result
+
+    def _components_uncached(self, v: float, ts: float | None) -> tuple[str, float, float | None]:
         _, _, _, _, z_seasonal, seasonal_expected, brk = self._features(v, ts)
         if self._n < self.warmup:
             return "warmup", 0.0, self._expected(ts)

@@ -17,10 +17,21 @@ import sys
 import time
 
 
+def peak_rss_kb() -> int | None:
+    """This process's own peak RSS (VmHWM; ru_maxrss would include the parent's, inherited at fork)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _done(out: str, count: int, first: float, last: float) -> None:
     with open(out, "w") as f:
-        json.dump({"count": count, "first": first, "last": last,
-                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, f)
+        json.dump({"count": count, "first": first, "last": last, "peak_rss_kb": peak_rss_kb()}, f)
     os._exit(0)
 
 
