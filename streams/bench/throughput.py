@@ -118,8 +118,11 @@ def _run_worker(bootstrap: str, prefix: str, n: int, workdir: Path, influx_url: 
         deadline = time.monotonic() + timeout
         stats = {}
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"http://127.0.0.1:{web}/opswatch/stats/", timeout=5) as r:
-                stats = json.loads(r.read())
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/opswatch/stats/", timeout=30) as r:
+                    stats = json.loads(r.read())
+            except OSError:  # the worker is busy with a long batch or checkpoint: ask again
+                continue
             done = stats["processed"] + stats["deadlettered"]
             if done and first is None:
                 first = time.time() - stats["batch_ms_p50"] / 1000  # the first batch was already under way
