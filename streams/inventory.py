@@ -87,10 +87,17 @@ class InventoryWatch(Watch):
         st.decay_to(ev.ts, self.rate_tau_h)
         st.rate_per_h += max(ev.quantity, 0) / self.rate_tau_h
         st.base_rate_per_h += max(ev.quantity, 0) / BASELINE_TAU_H
-        st.on_hand = max(0, st.on_hand - ev.quantity)
         if st.first_sale is None:
             st.first_sale = ev.ts
         self._judge_spike(ev.store, ev.sku, st, ev.ts, emit)
+        if st.ts is not None:
+            # sales and stock counts come on different topics and may arrive in any order: a sale
+            # after the last count lowers the stock on hand (one before it is already in the count),
+            # and the risk is judged at every sale too, with the rate as now known, so a late sale
+            # still counts and a shelf that has stopped selling is not waiting for its next count
+            if ev.ts > st.ts:
+                st.on_hand = max(0, st.on_hand - ev.quantity)
+            self._judge(ev.store, ev.sku, st, max(ev.ts, st.ts), emit)
 
     def _judge_spike(self, store: str, sku: str, st: StockState, ts: datetime, emit: Emit) -> None:
         """Sales far above the day's baseline: info for the buyer (reorder), not a page."""

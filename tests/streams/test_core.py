@@ -86,7 +86,9 @@ def test_stockout_risk_recommends_transfer_from_site_with_most_cover():
     r = rec[0]
     assert r.from_site == "WH" and r.to_site == "S1"
     assert r.quantity and r.quantity > 0
-    assert r.by is not None and r.evidence["on_hand"] == 180
+    # judged at the sale that tips cover under the lead time, before the next count
+    assert r.by is not None and 180 <= r.evidence["on_hand"] < 300
+    assert r.evidence["observed_cover_h"] < 12
 
 
 def test_supplier_late_recommends_switch():
