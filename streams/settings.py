@@ -25,6 +25,15 @@ class ConfigurationError(ValueError):
     """A setting has the wrong value; the message names the variable, expected and got."""
 
 
+def optional_http_url(v: str | None) -> str | None:
+    """Unset stays unset; otherwise an http(s) URL without its trailing slash."""
+    if v in (None, ""):
+        return None
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("an http:// or https:// URL")
+    return v.rstrip("/")
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -66,14 +75,7 @@ class InfluxSettings(BaseModel):
     spool_dir: Path = Path(".opswatch/spool")
     file_store: Path = Path(".opswatch/metrics.lp")
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("an http:// or https:// URL")
-        return v.rstrip("/")
+    _http_url = field_validator("url")(classmethod(lambda cls, v: optional_http_url(v)))
 
 
 class GrafanaSettings(BaseModel):
@@ -90,14 +92,7 @@ class AlertmanagerSettings(BaseModel):
     resend_s: float = Field(60.0, gt=0, le=3600, description="re-send open alerts this often")
     min_severity: Literal["info", "warning", "critical"] = "warning"
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("an http:// or https:// URL")
-        return v.rstrip("/")
+    _http_url = field_validator("url")(classmethod(lambda cls, v: optional_http_url(v)))
 
 
 class MqttSettings(BaseModel):
