@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import orjson
 
@@ -48,7 +48,58 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
-class FridgeFailure(Disruption):
+class _OnFridge(Disruption):
+    """A disruption of one fridge; ``auto`` picks one in the store ``AUTO_FRIDGE`` (world order).
+    The ground truth ends ``RECOVERY`` after the disruption and names ``METRIC`` when the fault is
+    only visible in a detector's score."""
+
+    AUTO_FRIDGE: ClassVar[int] = 0
+    RECOVERY: ClassVar[timedelta] = timedelta(0)
+    METRIC: ClassVar[str | None] = None
+
+    fridge: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.fridge)
+
+    def bind(self, world: World) -> Self:
+        if self.fridge is not None:
+            world.fridge(self.fridge)
+            return self
+        return replace(self, fridge=_auto_fridge(world, self.AUTO_FRIDGE))
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start,
+                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site, metric=self.METRIC,
+                           disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OnVehicle(Disruption):
+    """A disruption of one van; ``auto`` picks the van at ``AUTO_VEHICLE`` (world order)."""
+
+    AUTO_VEHICLE: ClassVar[int] = 0
+
+    vehicle: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return _bound(self, self.vehicle)
+
+    def bind(self, world: World) -> Self:
+        if self.vehicle is not None:
+            world.vehicle(self.vehicle)
+            return self
+        return replace(self, vehicle=world.vehicles[self.AUTO_VEHICLE % len(world.vehicles)].id)
+
+    def ground_truth(self, world: World) -> GroundTruth:
+        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
+                           site=world.vehicle(self.entity).depot, disruption=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FridgeFailure(_OnFridge):
     """The compressor stops: the fridge warms ~0.3-0.5 °C/min toward ambient until ``end``, then
     the compressor restarts and it is back to normal within ~10 minutes (the ground truth covers
     that recovery: the excursion is over when the temperature is)."""
@@ -56,12 +107,6 @@ class FridgeFailure(Disruption):
     incident_kind: ClassVar[str] = "cold_chain_excursion"
     name: ClassVar[str] = "fridge_failure"
     RECOVERY: ClassVar[timedelta] = timedelta(minutes=10)
-
-    fridge: str | None = None
-
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.fridge)
 
     def bind(self, world: World) -> FridgeFailure:
         if self.fridge is not None:
@@ -74,34 +119,15 @@ class FridgeFailure(Disruption):
         fridges = world.fridges_at(site.id) or world.fridges
         return replace(self, fridge=fridges[0].id)
 
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start,
-                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site, disruption=self.name)
-
 
 @dataclass(frozen=True, kw_only=True)
-class TruckBreakdown(Disruption):
+class TruckBreakdown(_OnVehicle):
     """A van breaks down on its route: speed 0 for the whole window with its drops still to do;
     the engine overheats for a few minutes and is switched off, then it carries on after ``end``."""
 
     incident_kind: ClassVar[str] = "vehicle_stopped"
+    AUTO_VEHICLE: ClassVar[int] = 1
     name: ClassVar[str] = "truck_breakdown"
-
-    vehicle: str | None = None
-
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.vehicle)
-
-    def bind(self, world: World) -> TruckBreakdown:
-        if self.vehicle is not None:
-            world.vehicle(self.vehicle)
-            return self
-        return replace(self, vehicle=world.vehicles[1 % len(world.vehicles)].id)
-
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.vehicle(self.entity).depot, disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,7 +211,7 @@ def _auto_fridge(world: World, store_index: int) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DoorLeftOpen(Disruption):
+class DoorLeftOpen(_OnFridge):
     """A fridge door is left ajar: readings say ``door_open`` for the whole window and the air
     warms ``warm_rate_c_per_min`` toward ambient (slower than a dead compressor); shut at ``end``,
     it is back to normal within ~10 minutes. The monitor ignores door-open readings as anomalies
@@ -195,7 +221,6 @@ class DoorLeftOpen(Disruption):
     name: ClassVar[str] = "door_left_open"
     RECOVERY: ClassVar[timedelta] = timedelta(minutes=10)
 
-    fridge: str | None = None
     warm_rate_c_per_min: float = 0.15
 
     def __post_init__(self) -> None:
@@ -203,51 +228,23 @@ class DoorLeftOpen(Disruption):
         if not 0 < self.warm_rate_c_per_min <= 2:
             raise ValueError(f"DoorLeftOpen.warm_rate_c_per_min must be in (0, 2]; got {self.warm_rate_c_per_min!r}")
 
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.fridge)
-
-    def bind(self, world: World) -> DoorLeftOpen:
-        if self.fridge is not None:
-            world.fridge(self.fridge)
-            return self
-        return replace(self, fridge=_auto_fridge(world, 0))
-
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start,
-                           end=self.end + self.RECOVERY, site=world.fridge(self.entity).site, disruption=self.name)
-
 
 @dataclass(frozen=True, kw_only=True)
-class RouteDelay(Disruption):
+class RouteDelay(_OnVehicle):
     """A van is held up on its route (road closure, accident queue): it crawls at under
     ``max_speed_kmh`` with its drops still to do for the whole window, engine running, then
     carries on. To the monitor that is a van stopped on its route."""
 
     incident_kind: ClassVar[str] = "vehicle_stopped"
+    AUTO_VEHICLE: ClassVar[int] = 2
     name: ClassVar[str] = "route_delay"
 
-    vehicle: str | None = None
     max_speed_kmh: float = 2.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0 <= self.max_speed_kmh < 20:
             raise ValueError(f"RouteDelay.max_speed_kmh must be in [0, 20); got {self.max_speed_kmh!r}")
-
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.vehicle)
-
-    def bind(self, world: World) -> RouteDelay:
-        if self.vehicle is not None:
-            world.vehicle(self.vehicle)
-            return self
-        return replace(self, vehicle=world.vehicles[2 % len(world.vehicles)].id)
-
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.vehicle(self.entity).depot, disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,42 +312,28 @@ class DemandSurge(Disruption):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SensorStuck(Disruption):
+class SensorStuck(_OnFridge):
     """A fridge's probe freezes: it keeps sending the reading it had at ``start`` while the fridge
     itself runs normally. Not an incident (the goods are fine) but a data-quality fault: the
     ground truth is ``sensor_fault``, detected by the anomaly score on ``temp_c``."""
 
     incident_kind: ClassVar[str] = "sensor_fault"
+    AUTO_FRIDGE: ClassVar[int] = 2
+    METRIC: ClassVar[str | None] = "temp_c"
     name: ClassVar[str] = "sensor_stuck"
-
-    fridge: str | None = None
-
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.fridge)
-
-    def bind(self, world: World) -> SensorStuck:
-        if self.fridge is not None:
-            world.fridge(self.fridge)
-            return self
-        return replace(self, fridge=_auto_fridge(world, 2))
-
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.fridge(self.entity).site, metric="temp_c", disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SensorDrift(Disruption):
+class SensorDrift(_OnFridge):
     """A fridge's probe drifts: it reads ``drift_c_per_h`` warmer every hour from ``start`` while
     the fridge is fine; recalibrated at ``end``. Ground truth ``sensor_fault`` on ``temp_c``; a
     drift that reads past the limit also opens a cold-chain excursion, the right call from where
     the monitor stands (someone has to go and look)."""
 
     incident_kind: ClassVar[str] = "sensor_fault"
+    METRIC: ClassVar[str | None] = "temp_c"
     name: ClassVar[str] = "sensor_drift"
 
-    fridge: str | None = None
     drift_c_per_h: float = 1.5
 
     def __post_init__(self) -> None:
@@ -358,22 +341,8 @@ class SensorDrift(Disruption):
         if not -20 <= self.drift_c_per_h <= 20 or self.drift_c_per_h == 0:
             raise ValueError(f"SensorDrift.drift_c_per_h must be non-zero, within +-20; got {self.drift_c_per_h!r}")
 
-    @property
-    def entity(self) -> str:
-        return _bound(self, self.fridge)
-
-    def bind(self, world: World) -> SensorDrift:
-        if self.fridge is not None:
-            world.fridge(self.fridge)
-            return self
-        return replace(self, fridge=_auto_fridge(world, 0))
-
     def offset_c(self, t: datetime) -> float:
         return self.drift_c_per_h * (t - self.start).total_seconds() / 3600
-
-    def ground_truth(self, world: World) -> GroundTruth:
-        return GroundTruth(entity=self.entity, kind=self.incident_kind, start=self.start, end=self.end,
-                           site=world.fridge(self.entity).site, metric="temp_c", disruption=self.name)
 
 
 @dataclass(frozen=True, kw_only=True)
