@@ -9,7 +9,6 @@ output is byte-identical to influxdb-client's for float fields.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 from influxdb_client.client.write.point import _ESCAPE_KEY, _ESCAPE_MEASUREMENT
@@ -33,26 +32,45 @@ def _tag(key: str, value: str) -> str:
     return hit
 
 
-def _number(v: float) -> str | None:
-    v = float(v)
-    if not math.isfinite(v):
-        return None
-    s = repr(v)
-    return s[:-2] if s.endswith(".0") else s
+_prefix_cache: dict[tuple, str] = {}
+_field_order_cache: dict[tuple, tuple] = {}
+_CACHE_MAX = 1_000_000
+_last_time: list = [None, 0]  # consecutive points of one event share its time
+
+
+def _prefix(measurement: str, tags: dict[str, str]) -> str:
+    """``measurement,tag=v,...`` of one series (tags sorted, as influxdb-client writes them), cached."""
+    key = (measurement, tuple(tags.items()))
+    hit = _prefix_cache.get(key)
+    if hit is None:
+        hit = measurement.translate(_ESCAPE_MEASUREMENT) + "".join(_tag(k, tags[k]) for k in sorted(tags))
+        if len(_prefix_cache) < _CACHE_MAX:
+            _prefix_cache[key] = hit
+    return hit
 
 
 def encode(p: MetricPoint) -> str | None:
     """One line, or None when the point has no finite field (it would not be valid)."""
-    fields = []
-    for k in sorted(p.fields):
-        s = _number(p.fields[k])
-        if s is not None:
-            fields.append(f"{k.translate(_ESCAPE_KEY)}={s}")
-    if not fields:
+    fields = p.fields
+    names = tuple(fields)
+    order = _field_order_cache.get(names)
+    if order is None:
+        order = _field_order_cache[names] = tuple((k, k.translate(_ESCAPE_KEY) + "=") for k in sorted(names))
+    parts = []
+    for k, escaped in order:
+        v = float(fields[k])
+        if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+            s = repr(v)
+            parts.append(escaped + (s[:-2] if s.endswith(".0") else s))
+    if not parts:
         return None
-    tags = "".join(_tag(k, p.tags[k]) for k in sorted(p.tags))
-    ns = (p.time - EPOCH) // _US * 1000
-    return f"{p.measurement.translate(_ESCAPE_MEASUREMENT)}{tags} {','.join(fields)} {ns}"
+    t = p.time
+    if t is _last_time[0]:
+        ns = _last_time[1]
+    else:
+        ns = (t - EPOCH) // _US * 1000
+        _last_time[0], _last_time[1] = t, ns
+    return f"{_prefix(p.measurement, p.tags)} {','.join(parts)} {ns}"
 
 
 def encode_batch(points: list[MetricPoint]) -> str:

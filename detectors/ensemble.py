@@ -233,6 +233,112 @@ class OnsetEnsemble(Detector):
             component, score = "refractory", 0.0
         return Explanation(component, v, expected, score)
 
+    def update(self, v: float, ts: float | None, threshold: float) -> tuple[float, float | None, str]:
+        """Score, explain and learn one finite sample in a single pass: the streaming hot path.
+
+        Returns exactly what ``score_one``, then ``expected_one`` (or ``explain_one`` when the
+        score reaches ``threshold``), then ``learn_one`` would give, for a third of the cost: the
+        features are computed once and each profile's bucket is found once. ``tests/detectors/
+        test_fused_update.py`` holds the two paths to the same scores and the same state.
+        """
+        n = self._n
+        qh, hod, how = self._quarter_hour_profile, self._hour_of_day_profile, self._hour_of_week_profile
+        # -- features (as _features) ---------------------------------------------------------------
+        prev = self._prev
+        step = abs(v - prev) if prev is not None else 0.0
+        if n:
+            a = self.spread_alpha
+            d_spread = v - self._spread_mean
+            spread = math.sqrt((1.0 - a) * (self._spread_var + a * d_spread * d_spread))
+            level = self._level + self.level_alpha * (v - self._level)
+        else:
+            spread = 0.0
+            level = v
+        if ts is not None:
+            b_qh = int((ts % qh.period_s) // qh.bucket_s) % qh._n_buckets
+            b_hod = int((ts % hod.period_s) // hod.bucket_s) % hod._n_buckets
+            b_how = int((ts % how.period_s) // how.bucket_s) % how._n_buckets
+            usual = qh._mean[b_qh] if qh._count[b_qh] >= qh.min_count else None
+            floor = 1e-3 * max(abs(self._mean), 1e-6) + 1e-9
+            if hod._count[b_hod] < hod.min_count:
+                z_seasonal, seasonal_expected = 0.0, None
+            else:
+                seasonal_expected = hod._mean[b_hod]
+                z_seasonal = abs(v - seasonal_expected) / max(math.sqrt(hod._var[b_hod]), floor)
+            if how._count[b_how] >= how.min_count:
+                week_expected = how._mean[b_how]
+                z_week = abs(v - week_expected) / max(math.sqrt(how._var[b_how]), floor)
+                if z_week < z_seasonal:
+                    z_seasonal, seasonal_expected = z_week, week_expected
+        else:
+            usual = seasonal_expected = None
+            z_seasonal = 0.0
+        seasonal_distance = abs(level - usual) if usual is not None else None
+        step_brk = self._step_range.excess(step)
+        spread_brk = self._spread_range.excess(spread)
+        jump = self.jump_break
+        brk = max(self._value_range.excess(level), step_brk if step_brk >= jump else 0.0,
+                  spread_brk if spread_brk >= jump else 0.0)
+        if seasonal_distance is not None:
+            brk = max(brk, self._seasonal_range.excess(seasonal_distance))
+        expected_now = usual if usual is not None else (self._mean if n else None)
+
+        # -- score (as score_one / _components) ---------------------------------------------------
+        quiet = self._since_fire <= self.refractory
+        if n < self.warmup:
+            best, score, best_expected = "warmup", 0.0, expected_now
+        else:
+            best, score, best_expected = "seasonal", 0.0, seasonal_expected
+            if ts is not None:
+                score = min(1.0, 0.5 * self._seasonal_tail.decades(z_seasonal) / self.seasonal_decades)
+            if brk > 0.0 and (brk >= self.confirm_break or n - self._last_break < self.confirm_window):
+                s = 0.5 + 0.5 * (1.0 - math.exp(-brk / self.break_scale))
+                if s > score:
+                    best, score, best_expected = "range", s, expected_now
+            if score < 0.75 and self._stuck.crossing(v):
+                best, score, best_expected = "stuck", 0.75, expected_now
+        s_out = 0.0 if quiet else score
+        if s_out >= threshold:
+            expected_out, component = best_expected, ("refractory" if quiet else best)
+        else:
+            expected_out, component = expected_now, "score"
+
+        # -- learn (as learn_one) -----------------------------------------------------------------
+        self._since_fire = 0 if s_out >= self.threshold else self._since_fire + 1
+        if brk > 0.0 and n >= self.warmup:
+            self._last_break = n
+        if ts is not None and z_seasonal > 0.0:
+            self._seasonal_tail.learn(z_seasonal)
+        self._level = level
+        self._value_range.learn(level)
+        if prev is not None:
+            self._step_range.learn(step)
+        if n:
+            self._spread_mean += a * d_spread
+            self._spread_var = (1.0 - a) * (self._spread_var + a * d_spread * d_spread)
+        else:
+            self._spread_mean = v
+        if n >= 10:
+            self._spread_range.learn(spread)
+        if seasonal_distance is not None:
+            self._seasonal_range.learn(seasonal_distance)
+        self._stuck.learn(v)
+        if ts is not None:
+            for prof, b in ((qh, b_qh), (hod, b_hod), (how, b_how)):
+                if prof._count[b] == 0:
+                    prof._mean[b] = v
+                else:
+                    pa = prof.alpha
+                    d = v - prof._mean[b]
+                    prof._mean[b] += pa * d
+                    prof._var[b] = (1.0 - pa) * (prof._var[b] + pa * d * d)
+                prof._count[b] += 1
+        self._mean = v if n == 0 else self._mean + 0.01 * (v - self._mean)
+        self._prev = v
+        self._n = n + 1
+        self._cache = None
+        return s_out, expected_out, component
+
     def learn_one(self, x: dict) -> None:
         v, ts = read_value_and_ts(x)
         if not math.isfinite(v):

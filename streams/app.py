@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from functools import partial
 
 import faust
@@ -87,17 +86,14 @@ def make_core(settings: Settings) -> OperationsCore:
 
 
 def _credentials(settings: Settings):
+    """Faust's broker credentials, exactly as the security protocol says: SSL is TLS alone, SASL_SSL is
+    TLS and SASL, SASL_PLAINTEXT is SASL alone (the TLS context is the one every client shares)."""
+    from connectors.kafka import sasl_password, ssl_context, uses_sasl
+
     k = settings.kafka
-    ctx = None
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=str(k.ssl_cafile) if k.ssl_cafile else None)
-        if k.ssl_certfile:
-            ctx.load_cert_chain(str(k.ssl_certfile), str(k.ssl_keyfile) if k.ssl_keyfile else None)
-    if k.sasl_mechanism:
-        pw = k.sasl_password.get_secret_value() if k.sasl_password else ""
-        if k.sasl_mechanism == "PLAIN":
-            return faust.SASLCredentials(username=k.sasl_username, password=pw, ssl_context=ctx)
-        return faust.SASLCredentials(username=k.sasl_username, password=pw, ssl_context=ctx,
+    ctx = ssl_context(k)
+    if uses_sasl(k):
+        return faust.SASLCredentials(username=k.sasl_username, password=sasl_password(k), ssl_context=ctx,
                                      mechanism=k.sasl_mechanism)
     if ctx is not None:
         return faust.SSLCredentials(ctx)
@@ -212,19 +208,18 @@ def _lag(app: faust.App, events) -> int | None:
 
 
 def _aiokafka_config(settings: Settings) -> dict:
+    """The batch consumer's aiokafka connection options, the same security as Faust's own clients."""
+    from connectors.kafka import sasl_password, ssl_context, uses_sasl
+
     k = settings.kafka
     cfg: dict = {"bootstrap_servers": k.servers(), "security_protocol": k.security_protocol}
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        cfg["ssl_context"] = create_ssl_context(
-            cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
-            certfile=str(k.ssl_certfile) if k.ssl_certfile else None,
-            keyfile=str(k.ssl_keyfile) if k.ssl_keyfile else None)
-    if k.sasl_mechanism:
+    ctx = ssl_context(k)
+    if ctx is not None:
+        cfg["ssl_context"] = ctx
+    if uses_sasl(k):
         cfg["sasl_mechanism"] = k.sasl_mechanism
         cfg["sasl_plain_username"] = k.sasl_username
-        cfg["sasl_plain_password"] = k.sasl_password.get_secret_value() if k.sasl_password else None
+        cfg["sasl_plain_password"] = sasl_password(k)
     return cfg
 
 

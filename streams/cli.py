@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -46,6 +45,9 @@ def worker(loglevel: Annotated[str, typer.Option(help="crit, error, warn, info o
     from streams.app import create_app
 
     faust_app = create_app(settings)
+    from streams.pipeline import tune_gc_for_streaming
+
+    tune_gc_for_streaming()
     Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

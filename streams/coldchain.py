@@ -36,44 +36,51 @@ class ColdChainWatch(Watch):
     early_rise_c: float = 1.0
     onset_memory_min: float = 60.0
     fridges: dict[str, FridgeState] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("fridges", "entity"),)
 
     def handle(self, ev: ColdChainReading, emit: Emit) -> None:
-        emit.point("cold_chain", {"site": ev.site, "fridge": ev.fridge},
-                   {"temp_c": ev.temp_c, "humidity_pct": ev.humidity_pct, "door_open": int(ev.door_open)},
-                   ev.ts)
-        s = emit.score("fridge", ev.fridge, ev.site, "temp_c", ev.temp_c, ev.ts)
-        st = self.fridges.get(ev.fridge)
+        # the hot path of a busy site: locals, and the incident text only when there is an incident
+        fridge, site, temp, limit, ts, door_open = ev.fridge, ev.site, ev.temp_c, ev.limit_c, ev.ts, ev.door_open
+        emit.point("cold_chain", {"site": site, "fridge": fridge},
+                   {"temp_c": temp, "humidity_pct": ev.humidity_pct, "door_open": int(door_open)}, ts)
+        s = emit.score("fridge", fridge, site, "temp_c", temp, ts)
+        s_expected = s.expected if s is not None else None
+        st = self.fridges.get(fridge)
         if st is None:
-            st = self.fridges[ev.fridge] = FridgeState(ev.site, ev.limit_c, ev.temp_c)
-        st.site, st.limit_c, st.temp_c = ev.site, ev.limit_c, ev.temp_c
-        above = ev.temp_c > ev.limit_c
-        if above and st.above_since is None:
-            st.above_since = ev.ts
-        elif not above:
+            st = self.fridges[fridge] = FridgeState(site, limit, temp)
+        else:
+            st.site, st.limit_c, st.temp_c = site, limit, temp
+        above = temp > limit
+        if not above:
             st.above_since = None
-        if (s is not None and s.score >= emit.detectors.threshold and not ev.door_open
-                and s.expected is not None and ev.temp_c > s.expected):
-            st.warm_onset, st.warm_expected = ev.ts, s.expected
-        if st.warm_onset is not None and (ev.ts - st.warm_onset).total_seconds() > self.onset_memory_min * 60:
+        elif st.above_since is None:
+            st.above_since = ts
+        if (s is not None and s.score >= emit.detectors.threshold and not door_open
+                and s_expected is not None and temp > s_expected):
+            st.warm_onset, st.warm_expected = ts, s_expected
+        if st.warm_onset is not None and (ts - st.warm_onset).total_seconds() > self.onset_memory_min * 60:
             st.warm_onset = st.warm_expected = None
         # the detector's onset, or simply well above what it expects now (its onset may have been
         # spent on something else: it stays quiet for a while after it fires)
-        reference = st.warm_expected if st.warm_onset is not None else (s.expected if s is not None else None)
-        warm_anomaly = (reference is not None and not ev.door_open
-                        and ev.temp_c >= reference + self.early_rise_c
-                        and ev.temp_c > ev.limit_c - self.early_margin_c)
-        if not warm_anomaly and not above and st.warm_onset is not None and ev.temp_c < st.warm_expected + 0.5:
+        reference = st.warm_expected if st.warm_onset is not None else s_expected
+        warm_anomaly = (reference is not None and not door_open
+                        and temp >= reference + self.early_rise_c
+                        and temp > limit - self.early_margin_c)
+        if not warm_anomaly and not above and st.warm_onset is not None and temp < st.warm_expected + 0.5:
             st.warm_onset = st.warm_expected = None  # back to normal: the onset is spent
-        active = above or warm_anomaly
-        expected = st.warm_expected if st.warm_expected is not None else (s.expected if s is not None else None)
-        minutes_above = (ev.ts - st.above_since).total_seconds() / 60 if st.above_since else 0.0
+        if not (above or warm_anomaly):
+            emit.observe(KIND, fridge, ts, False, site=site)  # text and evidence only matter when active
+            return
+        expected = st.warm_expected if st.warm_expected is not None else s_expected
+        minutes_above = (ts - st.above_since).total_seconds() / 60 if st.above_since else 0.0
         emit.observe(
-            KIND, ev.fridge, ev.ts, active, site=ev.site,
+            KIND, fridge, ts, True, site=site,
             severity="critical" if above else "warning",
-            summary=(f"Fridge {ev.fridge} at {ev.site} is {ev.temp_c:.1f} °C "
-                     f"(limit {ev.limit_c:.1f} °C"
+            summary=(f"Fridge {fridge} at {site} is {temp:.1f} °C "
+                     f"(limit {limit:.1f} °C"
                      + (f", expected about {expected:.1f} °C" if expected is not None else "") + ")"),
-            evidence={"observed_temp_c": ev.temp_c, "expected_temp_c": expected, "limit_c": ev.limit_c,
+            evidence={"observed_temp_c": temp, "expected_temp_c": expected, "limit_c": limit,
                       "score": s.score if s else None, "minutes_above_limit": minutes_above},
         )
 

@@ -39,6 +39,10 @@ class EntityDetectors:
         det = self.detectors.get(key)
         if det is None:
             det = self.detectors[key] = self.factory()
+        update = getattr(det, "update", None)
+        if update is not None:  # the fused score-explain-learn pass (it learns every sample)
+            s, expected, component = update(float(value), ts.timestamp(), self.threshold)
+            return Score(metric, float(value), s, expected, component)
         x = {"value": float(value), "ts": ts.timestamp()}
         s = det.score_one(x)
         expected = det.expected_one(x)

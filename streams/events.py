@@ -240,6 +240,10 @@ def parse_message(raw: bytes | str | None) -> tuple[list[Event], list[ItemError]
         raw = raw.encode()
     if len(raw) > MAX_MESSAGE_BYTES:
         return [], [ItemError(index=None, reason=f"message too large: {len(raw)} bytes > {MAX_MESSAGE_BYTES}")]
+    try:  # the common case, one valid event, parsed and validated in one pass by pydantic-core
+        return [_event_adapter.validate_json(raw)], []
+    except ValidationError:
+        pass  # a gateway batch, or something wrong: the careful path below splits it or says why
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -35,6 +35,8 @@ class FleetWatch(Watch):
     max_stop_min: float = 15.0
     moving_kmh: float = 3.0
     vehicles: dict[str, VehicleState] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("vehicles", "entity"),)
 
     def handle(self, ev: VehicleTelemetry, emit: Emit) -> None:
         emit.point("vehicle", {"vehicle": ev.vehicle, "depot": ev.depot},

@@ -103,6 +103,8 @@ class IncidentBook:
     #: (kind, entity, site, ts) -> reason when a maintenance window covers it; such incidents are not paged
     silencer: Callable[[str, str, str | None, datetime], str | None] | None = None
     _tracks: dict[tuple[str, str], _Track] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("open", "*,entity"), ("_tracks", "*,entity"))
 
     def observe(self, kind: str, entity: str, ts: datetime, active: bool, *, site: str | None = None,
                 severity: Severity = "warning", summary: str = "", evidence: dict | None = None

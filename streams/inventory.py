@@ -62,6 +62,8 @@ class InventoryWatch(Watch):
     spike_min_per_h: float = 5.0
     stock: dict[tuple[str, str], StockState] = field(default_factory=dict)
     sites: dict[str, SiteState] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("stock", "site:sku"), ("sites", "entity"))
 
     def _state(self, site: str, sku: str) -> StockState:
         st = self.stock.get((site, sku))

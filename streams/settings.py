@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import NestedSecretsSettingsSource, BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OPSWATCH_"
 
@@ -35,10 +35,16 @@ def optional_http_url(v: str | None) -> str | None:
 
 
 class KafkaSettings(BaseModel):
+    """Kafka connection. TLS: ``security_protocol`` SSL or SASL_SSL, ``ssl_cafile`` the CA that signed the
+    brokers' certificates (unset: the system's), ``ssl_certfile``/``ssl_keyfile`` a client certificate if
+    the brokers ask for one. SASL: SASL_PLAINTEXT or SASL_SSL with a mechanism, a user name and the
+    password (from the environment or the secrets directory, never the command line). A combination
+    that would be silently ignored (a mechanism without SASL, a CA file without TLS) is refused."""
+
     bootstrap_servers: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(None, validate_default=True)
+    sasl_username: str | None = Field(None, validate_default=True)
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
@@ -54,6 +60,38 @@ class KafkaSettings(BaseModel):
             host, sep, port = part.strip().rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError("a comma-separated list of host:port with a port in 1..65535")
+        return v
+
+    # field validators rather than a model validator: an error then names one variable and shows
+    # only its value, never the whole section (which would print the SASL password)
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism_with_sasl(cls, v, info):
+        protocol = info.data.get("security_protocol")
+        if protocol is None:  # itself invalid: that error is enough
+            return v
+        if protocol.startswith("SASL_") and v is None:
+            raise ValueError(f"SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN with SECURITY_PROTOCOL {protocol}")
+        if v is not None and not protocol.startswith("SASL_"):
+            raise ValueError(f"unset with SECURITY_PROTOCOL {protocol} (SASL needs SASL_SSL or SASL_PLAINTEXT)")
+        return v
+
+    @field_validator("sasl_username")
+    @classmethod
+    def _user_with_sasl(cls, v, info):
+        protocol = info.data.get("security_protocol") or ""
+        if protocol.startswith("SASL_") and not v:
+            raise ValueError(f"the SASL user name with SECURITY_PROTOCOL {protocol}")
+        return v
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _files_with_tls(cls, v, info):
+        protocol = info.data.get("security_protocol")
+        if v is not None and protocol is not None and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"unset with SECURITY_PROTOCOL {protocol} (TLS files need SSL or SASL_SSL)")
+        if info.field_name == "ssl_keyfile" and v is not None and info.data.get("ssl_certfile") is None:
+            raise ValueError("unset without SSL_CERTFILE (the client key goes with a client certificate)")
         return v
 
     def servers(self) -> list[str]:
@@ -154,6 +192,13 @@ class Settings(BaseSettings):
         if Path(os.environ.get("OPSWATCH_SECRETS_DIR", "/run/secrets")).is_dir() else None,
         extra="ignore",
     )
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # one file per variable (``OPSWATCH_KAFKA__SASL_PASSWORD``), as Kubernetes mounts secrets,
+        # as well as one JSON file per section (``opswatch_kafka``)
+        return (init_settings, env_settings, dotenv_settings, NestedSecretsSettingsSource(file_secret_settings))
 
     kafka: KafkaSettings = KafkaSettings()
     influx: InfluxSettings = InfluxSettings()

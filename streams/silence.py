@@ -34,6 +34,8 @@ class SilenceWatch:
     interval_factor: float = 10.0
     site_min_devices: int = 2
     devices: dict[str, Heartbeat] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("devices", "entity"),)
 
     def seen(self, device: str, device_kind: str, site: str | None, arrived: datetime, emit: Emit) -> None:
         hb = self.devices.get(device)

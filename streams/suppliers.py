@@ -15,6 +15,8 @@ class SupplierWatch(Watch):
     kinds = ("shipment",)
     grace_min: float = 60.0
     shipments: dict[str, ShipmentStatus] = field(default_factory=dict)
+    #: the per-entity dicts, for incremental checkpoints: (attribute, how a key names its entity)
+    keyed_state = (("shipments", "entity"),)
 
     def handle(self, ev: ShipmentStatus, emit: Emit) -> None:
         self.shipments[ev.shipment] = ev

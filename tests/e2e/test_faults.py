@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from connectors.broker import free_port, wait_for_port
 from connectors.kafka import ensure_topics
 from streams.settings import KafkaSettings
-from tests.flows import at, fridge
+from tests.flows import fridge
 
 pytestmark = pytest.mark.servers
 

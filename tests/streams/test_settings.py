@@ -47,3 +47,23 @@ def test_secrets_directory(monkeypatch, tmp_path):
     finally:
         monkeypatch.delenv("OPSWATCH_SECRETS_DIR")
         importlib.reload(mod)
+
+
+def test_secret_file_per_variable(monkeypatch, tmp_path):
+    """Kubernetes mounts one file per secret: OPSWATCH_KAFKA__SASL_PASSWORD as a file works."""
+    (tmp_path / "OPSWATCH_KAFKA__SASL_PASSWORD").write_text("per-variable-secret\n")
+    (tmp_path / "opswatch_influx").write_text('{"token": "from-json"}')
+    monkeypatch.setenv("OPSWATCH_SECRETS_DIR", str(tmp_path))
+    import importlib
+
+    import streams.settings as mod
+    importlib.reload(mod)
+    try:
+        s = mod.load_settings(kafka={"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+                                     "sasl_username": "ops"})
+        assert s.kafka.sasl_password.get_secret_value() == "per-variable-secret"
+        assert s.influx.token.get_secret_value() == "from-json"
+        assert "per-variable-secret" not in repr(s)
+    finally:
+        monkeypatch.delenv("OPSWATCH_SECRETS_DIR")
+        importlib.reload(mod)
