@@ -147,7 +147,9 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     core = make_core(settings)
     pipeline = BatchPipeline(core, sink, FaustOutbox(app, out_names), worker=w.name,
                              topic_prefix=k.topic_prefix, pager=pager,
-                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint") if w.checkpoint else None,
+                             checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint",
+                                                   detectors_every_s=w.detector_checkpoint_s)
+                             if w.checkpoint else None,
                              handlers=core.playbook.load_handlers())
     app.opswatch_pipeline = pipeline  # type: ignore[attr-defined]
 

@@ -10,9 +10,6 @@ messages), and shows incidents and recommendations live as they arrive on their 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,9 +23,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from connectors.broker import LocalBroker, free_port, wait_for_port
+from connectors.broker import LocalBroker
 from connectors.filestore import count_points
 from connectors.kafka import client_config, ensure_topics
+from streams.local_worker import LocalWorker
 from streams.settings import Settings
 from streams.topics import DEADLETTER, INCIDENTS, RECOMMENDATIONS, output_topic
 
@@ -108,26 +106,21 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     if lp_file.exists():
         lp_file.unlink()
     broker = LocalBroker(log_path=workdir / "broker.log").start()
-    web_port = free_port()
     settings = settings.model_copy(deep=True)
     settings.kafka.bootstrap_servers = broker.bootstrap
     settings.kafka.partitions = min(settings.kafka.partitions, 4)
-    env = {**os.environ,
-           "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "OPSWATCH_KAFKA__PARTITIONS": str(settings.kafka.partitions),
-           "OPSWATCH_WORKER__WEB_PORT": str(web_port),
-           "OPSWATCH_WORKER__DATA_DIR": str(workdir / "worker"),
-           "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-           "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10",
-           "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
-           "OPSWATCH_INFLUX__FILE_STORE": str(lp_file),
-           "OPSWATCH_INFLUX__SPOOL_DIR": str(workdir / "spool")}
+    worker = LocalWorker(broker.bootstrap, settings.kafka.topic_prefix, workdir / "worker", workdir / "worker.log",
+                         loglevel="warn", settings={
+                             "OPSWATCH_WORKER__APP_ID": settings.worker.app_id,
+                             "OPSWATCH_KAFKA__PARTITIONS": str(settings.kafka.partitions),
+                             "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
+                             "OPSWATCH_INFLUX__FILE_STORE": str(lp_file),
+                             "OPSWATCH_INFLUX__SPOOL_DIR": str(workdir / "spool")})
+    web_port = worker.web_port
     target = settings.influx.url or str(lp_file)
     console.print(f"[bold]opswatch demo[/]: broker {broker.bootstrap}, worker web :{web_port}, metrics -> {target}")
     ensure_topics(settings.kafka)
-    worker_log = open(workdir / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"],
-                              env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+    (workdir / "worker.log").write_bytes(b"")  # one log per demo run
     feed, stop = Feed(), threading.Event()
     live = console.is_terminal
 
@@ -156,7 +149,7 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     started = datetime.now(UTC)
     code = 0
     try:
-        wait_for_port("127.0.0.1", web_port, timeout=60)
+        worker.start()
         sim = threading.Thread(target=simulate, daemon=True)
         sim.start()
 
@@ -169,8 +162,8 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
 
         def step() -> None:
             time.sleep(0.5)
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited with {worker.returncode}; see {workdir / 'worker.log'}")
+            if not worker.running():
+                raise RuntimeError(f"the worker exited with {worker.proc.returncode}; see {workdir / 'worker.log'}")
 
         if live:
             with Live(_view(feed, 0, None), console=console, refresh_per_second=2) as lv:
@@ -239,12 +232,7 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     finally:
         sim_stop.set()
         stop.set()
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        worker_log.close()
+        worker.stop(15)
         follower.join(5)
         broker.stop()
     return code

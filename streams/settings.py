@@ -182,6 +182,9 @@ class WorkerSettings(BaseModel):
         "batch", description="batch: aiokafka getmany in the Faust app; agents: one Faust agent per topic")
     fetch_max_wait_ms: int = Field(100, ge=1, le=60_000, description="longest a fetch may wait for data")
     checkpoint: bool = Field(True, description="save the core's state after every batch (restart safety)")
+    detector_checkpoint_s: float = Field(30.0, gt=0, description=(
+        "a changed detector is saved at the latest this many seconds later (writes are paced over the "
+        "interval); longer costs less at 100k entities, and a restart relearns at most that much"))
 
 
 class Settings(BaseSettings):

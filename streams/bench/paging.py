@@ -11,10 +11,8 @@ produced. Reported: p50, p99, max, and the loads.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -29,6 +27,7 @@ from rich.table import Table
 
 from connectors.broker import LocalBroker, free_port, wait_for_port
 from connectors.kafka import ensure_topics
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
@@ -73,21 +72,15 @@ def run_paging_bench(fridges: int = 1000, burst: int = 60_000, crossings: int = 
     am, am_port = _start_alertmanager(workdir)
     prefix = "benchpage"
     ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=4))
-    web = free_port()
-    env = {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix, "OPSWATCH_KAFKA__PARTITIONS": "4",
-           "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(web),
-           "OPSWATCH_WORKER__DATA_DIR": str(workdir / "worker"), "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-           "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10", "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.02",
-           "OPSWATCH_ALERTMANAGER__URL": f"http://127.0.0.1:{am_port}",
-           "OPSWATCH_INFLUX__FILE_STORE": str(workdir / "m.lp")}
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"], env=env,
-                              stdout=open(workdir / "worker.log", "wb"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    worker = LocalWorker(broker.bootstrap, prefix, workdir / "worker", workdir / "worker.log", loglevel="warn",
+                         settings={"OPSWATCH_KAFKA__PARTITIONS": "4", "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.02",
+                                   "OPSWATCH_ALERTMANAGER__URL": f"http://127.0.0.1:{am_port}",
+                                   "OPSWATCH_INFLUX__FILE_STORE": str(workdir / "m.lp")})
     topic = f"{prefix}.coldchain"
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, linger_ms=2)
     try:
-        wait_for_port("127.0.0.1", web, 60)
+        worker.start()
+        web = worker.web_port
         # warm-up: every fridge known, detectors past their first samples
         minute = 0
         for minute in range(3):
@@ -148,8 +141,7 @@ def run_paging_bench(fridges: int = 1000, burst: int = 60_000, crossings: int = 
         actual_rate = sent / (time.perf_counter() - t_start)
     finally:
         producer.close()
-        worker.terminate()
-        worker.wait(20)
+        worker.stop()
         am.terminate()
         am.wait(10)
         broker.stop()

@@ -16,12 +16,10 @@ goal is set on: worker / bare Faust (goal >= 5) and worker / in-process core (go
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,8 +29,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from connectors.broker import LocalBroker, free_port, wait_for_port
+from connectors.broker import LocalBroker
 from connectors.kafka import ensure_topics
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
@@ -104,26 +103,20 @@ def _run_core(stream: list[tuple[bytes, bytes]], topic: str, batch: int = 2000) 
 
 
 def _run_worker(bootstrap: str, prefix: str, n: int, workdir: Path, influx_url: str | None, timeout: float) -> dict:
-    web = free_port()
-    env = {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix,
-           "OPSWATCH_WORKER__APP_ID": f"{prefix}-worker", "OPSWATCH_WORKER__WEB_PORT": str(web),
-           "OPSWATCH_WORKER__DATA_DIR": str(workdir / "worker"), "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-           "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10", "OPSWATCH_WORKER__BATCH_MAX": "5000",
-           "OPSWATCH_INFLUX__FILE_STORE": str(workdir / "metrics.lp")}
+    settings = {"OPSWATCH_WORKER__BATCH_MAX": "5000", "OPSWATCH_INFLUX__FILE_STORE": str(workdir / "metrics.lp")}
     if influx_url:
-        env["OPSWATCH_INFLUX__URL"] = influx_url
-    env.pop("OPSWATCH_ALERTMANAGER__URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"], env=env,
-                            stdout=open(workdir / "worker.log", "wb"), stderr=subprocess.STDOUT)
+        settings["OPSWATCH_INFLUX__URL"] = influx_url
+    worker = LocalWorker(bootstrap, f"{prefix}-worker", workdir / "worker", workdir / "worker.log", loglevel="warn",
+                         settings={"OPSWATCH_KAFKA__TOPIC_PREFIX": prefix, **settings})
+    worker.env.pop("OPSWATCH_ALERTMANAGER__URL", None)
+    worker.start()
     try:
-        wait_for_port("127.0.0.1", web, 60)
         deadline = time.monotonic() + timeout
         stats: dict = {}
         while time.monotonic() < deadline:
             time.sleep(0.25)  # the worker times its own batches: asking rarely keeps it undisturbed
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{web}/opswatch/stats/", timeout=30) as r:
-                    stats = json.loads(r.read())
+                stats = worker.stats(timeout=30)
             except OSError:  # the worker is busy with a long batch or checkpoint: ask again
                 continue
             if stats["processed"] + stats["deadlettered"] >= n:
@@ -131,10 +124,9 @@ def _run_worker(bootstrap: str, prefix: str, n: int, workdir: Path, influx_url: 
         else:
             raise RuntimeError(f"worker processed {stats.get('processed')} of {n}; see {workdir / 'worker.log'}")
         first, last = stats["first_batch_at"], stats["last_batch_at"]
-        hwm = _vm_hwm_kb(proc.pid)
+        hwm = _vm_hwm_kb(worker.pid)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        worker.stop(30)
     return {"count": n, "events_per_s": n / (last - first), "batch_ms_p50": stats["batch_ms_p50"],
             "batch_ms_p99": stats["batch_ms_p99"], "peak_rss_kb": hwm, "points_written": stats["points_written"]}
 

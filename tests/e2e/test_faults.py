@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -16,8 +13,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaConsumer, KafkaProducer
 
-from connectors.broker import free_port, wait_for_port
+from connectors.broker import free_port
 from connectors.kafka import ensure_topics
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 from tests.flows import fridge
 
@@ -75,17 +73,10 @@ bad_message = st.one_of(
 def worker_env(broker, tmp_path):
     prefix = f"fuzz{free_port()}"
     ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2))
-    port = free_port()
-    env = {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix,
-           "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
-           "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"), "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-           "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10", "OPSWATCH_INFLUX__FILE_STORE": str(tmp_path / "m.lp")}
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"], env=env,
-                            stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT)
-    wait_for_port("127.0.0.1", port, 60)
-    yield {"prefix": prefix, "port": port, "proc": proc, "bootstrap": broker.bootstrap}
-    proc.terminate()
-    proc.wait(20)
+    w = LocalWorker(broker.bootstrap, prefix, tmp_path / "data", tmp_path / "worker.log", loglevel="warn",
+                    settings={"OPSWATCH_INFLUX__FILE_STORE": str(tmp_path / "m.lp")})
+    with w:
+        yield {"prefix": prefix, "port": w.web_port, "worker": w, "bootstrap": broker.bootstrap}
 
 
 def fuzz_corpus(n: int) -> list[bytes]:
@@ -126,8 +117,8 @@ def test_ten_thousand_fuzzed_messages_are_all_dead_lettered_and_valid_traffic_fl
             break
         time.sleep(0.5)
     print(f"sent bad={N_BAD} good={N_GOOD} processed={stats.get('processed')} "
-          f"deadlettered={stats.get('deadlettered')} worker alive={env['proc'].poll() is None}")
-    assert env["proc"].poll() is None, "the worker died"
+          f"deadlettered={stats.get('deadlettered')} worker alive={env['worker'].running()}")
+    assert env["worker"].running(), "the worker died"
     assert stats["processed"] == N_GOOD and stats["deadlettered"] == N_BAD
     consumer = KafkaConsumer(f"{env['prefix']}.deadletter", bootstrap_servers=env["bootstrap"],
                              auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=2000,

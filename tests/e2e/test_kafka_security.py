@@ -13,14 +13,11 @@ import datetime
 import ipaddress
 import json
 import logging
-import os
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -28,9 +25,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from pydantic import SecretStr
 
-from connectors.broker import LocalBroker, free_port, tansu_binary, wait_for_port
+from connectors.broker import LocalBroker, free_port, tansu_binary
 from connectors.kafka import (KafkaSecurityError, ScramClient, _Wire, check_security, client_config,
                               ensure_topics, make_producer, sasl_authenticate, sasl_handshake)
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings, Settings, load_settings
 from tests.flows import normal_fridge_day
 from tests.servers import victoria_export
@@ -373,20 +371,17 @@ def test_faust_and_aiokafka_get_exactly_the_configured_security(pki):
 
 # --- (c) and (d): the worker over TLS + SCRAM, debug logging, no secret in its output ------------------
 
-def _worker_env(broker: LocalBroker, pki: Path, prefix: str, port: int, tmp_path: Path, victoria, consumer: str,
-                secrets: Path, mechanism: str = "SCRAM-SHA-512") -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSWATCH_")}
-    return {**env, "OPSWATCH_SECRETS_DIR": str(secrets),
-            "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "OPSWATCH_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
-            "OPSWATCH_KAFKA__SASL_MECHANISM": mechanism, "OPSWATCH_KAFKA__SASL_USERNAME": "opswatch",
-            "OPSWATCH_KAFKA__SSL_CAFILE": str(pki / "ca.pem"),
-            "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix, "OPSWATCH_KAFKA__PARTITIONS": "2",
-            "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
-            "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"), "OPSWATCH_WORKER__CONSUMER": consumer,
-            "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3", "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10",
-            "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
-            "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}", "OPSWATCH_INFLUX__TOKEN": INFLUX_TOKEN,
-            "OPSWATCH_INFLUX__BUCKET": prefix, "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool")}
+def _worker(broker: LocalBroker, pki: Path, prefix: str, tmp_path: Path, victoria, consumer: str,
+            secrets: Path, mechanism: str = "SCRAM-SHA-512") -> LocalWorker:
+    return LocalWorker(broker.bootstrap, prefix, tmp_path / "data", tmp_path / "worker.log", loglevel="debug",
+                       clean_env=True, settings={
+                           "OPSWATCH_SECRETS_DIR": str(secrets), "OPSWATCH_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                           "OPSWATCH_KAFKA__SASL_MECHANISM": mechanism, "OPSWATCH_KAFKA__SASL_USERNAME": "opswatch",
+                           "OPSWATCH_KAFKA__SSL_CAFILE": str(pki / "ca.pem"), "OPSWATCH_KAFKA__PARTITIONS": "2",
+                           "OPSWATCH_WORKER__CONSUMER": consumer, "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
+                           "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}",
+                           "OPSWATCH_INFLUX__TOKEN": INFLUX_TOKEN, "OPSWATCH_INFLUX__BUCKET": prefix,
+                           "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool")})
 
 
 def _secrets_dir(tmp_path: Path, password: str) -> Path:
@@ -399,18 +394,16 @@ def _secrets_dir(tmp_path: Path, password: str) -> Path:
 @pytest.mark.parametrize("consumer,mechanism", [("batch", "SCRAM-SHA-512"), ("agents", "PLAIN")])
 def test_worker_over_sasl_ssl_turns_events_into_points_and_logs_no_secret(sasl_ssl_broker, pki, victoria,
                                                                          tmp_path, consumer, mechanism):
-    prefix, port = f"sec{free_port()}", free_port()
+    prefix = f"sec{free_port()}"
     k = KafkaSettings(bootstrap_servers=sasl_ssl_broker.bootstrap, security_protocol="SASL_SSL",
                       sasl_mechanism="SCRAM-SHA-256", sasl_username="alice", sasl_password=USERS["alice"],
                       ssl_cafile=pki / "ca.pem", topic_prefix=prefix, partitions=2)
     ensure_topics(k)
-    env = _worker_env(sasl_ssl_broker, pki, prefix, port, tmp_path, victoria, consumer,
-                      _secrets_dir(tmp_path, SASL_PASSWORD), mechanism)
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "debug"], env=env,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    worker = _worker(sasl_ssl_broker, pki, prefix, tmp_path, victoria, consumer,
+                     _secrets_dir(tmp_path, SASL_PASSWORD), mechanism)
+    log = worker.log_path
+    worker.start()
     try:
-        wait_for_port("127.0.0.1", port, timeout=60)
         events = normal_fridge_day(120, "F7")
         producer = make_producer(k)
         for i in range(0, len(events), 10):
@@ -420,8 +413,7 @@ def test_worker_over_sasl_ssl_turns_events_into_points_and_logs_no_secret(sasl_s
         producer.close()
         deadline, stats = time.monotonic() + 90, {}
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/opswatch/stats/", timeout=5) as r:
-                stats = json.loads(r.read())
+            stats = worker.stats()
             if stats["processed"] >= len(events):
                 break
             time.sleep(0.5)
@@ -434,8 +426,7 @@ def test_worker_over_sasl_ssl_turns_events_into_points_and_logs_no_secret(sasl_s
             time.sleep(0.5)
         assert len(values) >= len(events)
     finally:
-        proc.terminate()
-        proc.wait(20)
+        worker.stop()
     text = log.read_text(errors="replace")
     assert SASL_PASSWORD not in text and INFLUX_TOKEN not in text
     # debug logging was on and showed the logins, without their tokens (PLAIN's holds the password)
@@ -444,12 +435,11 @@ def test_worker_over_sasl_ssl_turns_events_into_points_and_logs_no_secret(sasl_s
 
 
 def test_worker_with_a_wrong_password_stops_at_once_saying_why(sasl_ssl_broker, pki, victoria, tmp_path):
-    prefix, port = f"sec{free_port()}", free_port()
+    prefix = f"sec{free_port()}"
     wrong = "wr0ng-Pa55-e2e-55d1"
-    env = _worker_env(sasl_ssl_broker, pki, prefix, port, tmp_path, victoria, "batch", _secrets_dir(tmp_path, wrong))
+    worker = _worker(sasl_ssl_broker, pki, prefix, tmp_path, victoria, "batch", _secrets_dir(tmp_path, wrong))
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "debug"],
-                       env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(worker.argv, env={**worker.env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and time.monotonic() - t0 < 40
     out = " ".join((r.stdout + r.stderr).split())  # the traceback is wrapped to the terminal
     assert "refused the SASL SCRAM-SHA-512 login of user 'opswatch'" in out

@@ -5,21 +5,17 @@ Counts (sent, stored, duplicates, pages) are printed in the test output.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import orjson
 import pytest
 from kafka import KafkaProducer
 
-from connectors.broker import free_port, wait_for_port
+from connectors.broker import free_port
 from connectors.kafka import ensure_topics
 from streams.settings import KafkaSettings
+from streams.local_worker import LocalWorker
 from tests.flows import fridge
 from tests.servers import start_victoria, victoria_export
 
@@ -29,28 +25,11 @@ pytestmark = pytest.mark.servers
 OUTAGE_S = float(os.environ.get("OPSWATCH_TEST_STORE_OUTAGE_S", "600"))
 
 
-def _env(broker, prefix, tmp_path, vm_port):
-    port = free_port()
-    return {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix,
-            "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
-            "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"), "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3",
-            "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10", "OPSWATCH_WORKER__TICK_S": "1",
-            "OPSWATCH_WORKER__BATCH_MAX": "500",
-            "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{vm_port}", "OPSWATCH_INFLUX__BUCKET": prefix,
-            "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool"), "OPSWATCH_INFLUX__TIMEOUT_MS": "2000"}
-
-
-def _start(env, log):
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for_port("127.0.0.1", int(env["OPSWATCH_WORKER__WEB_PORT"]), 60)
-    return proc
-
-
-def _stats(env) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{env['OPSWATCH_WORKER__WEB_PORT']}/opswatch/stats/",
-                                timeout=5) as r:
-        return json.loads(r.read())
+def _worker(broker, prefix, tmp_path, vm_port, log=None) -> LocalWorker:
+    return LocalWorker(broker.bootstrap, prefix, tmp_path / "data", log or tmp_path / "worker.log", settings={
+        "OPSWATCH_WORKER__TICK_S": "1", "OPSWATCH_WORKER__BATCH_MAX": "500",
+        "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{vm_port}", "OPSWATCH_INFLUX__BUCKET": prefix,
+        "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool"), "OPSWATCH_INFLUX__TIMEOUT_MS": "2000"})
 
 
 def _readings(fridges: int, minutes: range) -> list[dict]:
@@ -77,10 +56,8 @@ def _stored(vm_port, prefix) -> tuple[int, int]:
 def test_sigkill_three_times_mid_stream_loses_nothing(broker, victoria, tmp_path):
     prefix = f"kill{free_port()}"
     ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2))
-    env = _env(broker, prefix, tmp_path, victoria.port)
+    worker = _worker(broker, prefix, tmp_path, victoria.port).start()
     docs = _readings(40, range(300))  # 12,000 readings
-    log = tmp_path / "worker.log"
-    worker = _start(env, log)
     kills = 0
     try:
         for part in range(4):
@@ -88,10 +65,9 @@ def test_sigkill_three_times_mid_stream_loses_nothing(broker, victoria, tmp_path
             _produce(broker.bootstrap, f"{prefix}.coldchain", chunk)
             if part < 3:
                 time.sleep(1.0)  # mid-stream: some of the chunk processed, some not
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(10)
+                worker.kill()
                 kills += 1
-                worker = _start(env, log)
+                worker.start()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             samples, distinct = _stored(victoria.port, prefix)
@@ -99,8 +75,7 @@ def test_sigkill_three_times_mid_stream_loses_nothing(broker, victoria, tmp_path
                 break
             time.sleep(1)
     finally:
-        worker.terminate()
-        worker.wait(20)
+        worker.stop()
     samples, distinct = _stored(victoria.port, prefix)
     print(f"sent={len(docs)} kills={kills} stored={distinct} samples={samples} duplicates={samples - distinct}")
     assert distinct == len(docs)
@@ -114,9 +89,7 @@ def test_store_down_longer_than_client_retries_delivers_everything_after(broker,
     vm = start_victoria(vm_dir)
     prefix = f"down{free_port()}"
     ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2))
-    env = _env(broker, prefix, tmp_path, vm.port)
-    log = tmp_path / "worker.log"
-    worker = _start(env, log)
+    worker = _worker(broker, prefix, tmp_path, vm.port).start()
     before = _readings(20, range(0, 50))
     during = _readings(20, range(50, 50 + max(10, int(OUTAGE_S / 10))))
     after = _readings(20, range(50 + max(10, int(OUTAGE_S / 10)), 60 + max(10, int(OUTAGE_S / 10))))
@@ -131,7 +104,7 @@ def test_store_down_longer_than_client_retries_delivers_everything_after(broker,
             _produce(broker.bootstrap, f"{prefix}.coldchain", during[i:i + 20])
             time.sleep(step)
         rss_kb = int(next(line.split()[1] for line in open(f"/proc/{worker.pid}/status") if line.startswith("VmRSS")))
-        stats_down = _stats(env)
+        stats_down = worker.stats()
         spooled = len(list((tmp_path / "spool").glob("*.lp")))
         while time.monotonic() - t_down < OUTAGE_S:
             time.sleep(1)
@@ -144,10 +117,9 @@ def test_store_down_longer_than_client_retries_delivers_everything_after(broker,
                 break
             time.sleep(1)
         samples, distinct = _stored(vm.port, prefix)
-        alive = worker.poll() is None
+        alive = worker.running()
     finally:
-        worker.terminate()
-        worker.wait(20)
+        worker.stop()
         vm.stop()
     print(f"outage={OUTAGE_S:.0f}s sent={total} stored={distinct} samples={samples} spool files during={spooled} "
           f"worker RSS during={rss_kb // 1024} MB processed during={stats_down['processed']} "
@@ -168,32 +140,30 @@ def test_broker_restart_the_worker_reconnects_by_itself(tmp_path):
     prefix = "restart"
     kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2)
     ensure_topics(kafka)
-    env = _env(broker, prefix, tmp_path, free_port())  # no store listening: points are spooled
-    worker = _start(env, tmp_path / "worker.log")
+    worker = _worker(broker, prefix, tmp_path, free_port()).start()  # no store listening: points are spooled
     try:
         _produce(broker.bootstrap, f"{prefix}.coldchain", _readings(10, range(0, 10)))
         deadline = time.monotonic() + 60
-        while _stats(env)["processed"] < 100 and time.monotonic() < deadline:
+        while worker.stats()["processed"] < 100 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert _stats(env)["processed"] == 100
+        assert worker.stats()["processed"] == 100
         broker.stop()
         time.sleep(5)
-        assert worker.poll() is None
+        assert worker.running()
         broker.start()
         ensure_topics(kafka)
         _produce(broker.bootstrap, f"{prefix}.coldchain", _readings(10, range(10, 20)))
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if _stats(env)["processed"] >= 200:
+                if worker.stats()["processed"] >= 200:
                     break
             except OSError:
                 pass
             time.sleep(1)
-        stats = _stats(env)
-        print(f"broker restart: processed before=100 after={stats['processed']} worker alive={worker.poll() is None}")
-        assert stats["processed"] == 200 and worker.poll() is None
+        stats = worker.stats()
+        print(f"broker restart: processed before=100 after={stats['processed']} worker alive={worker.running()}")
+        assert stats["processed"] == 200 and worker.running()
     finally:
-        worker.terminate()
-        worker.wait(20)
+        worker.stop()
         broker.stop()

@@ -7,39 +7,22 @@ notification.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from kafka import KafkaProducer
 
-from connectors.broker import free_port, wait_for_port
+from connectors.broker import free_port
 from connectors.kafka import ensure_topics
 from simulators import Simulation, World, default_disruptions
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 
 pytestmark = pytest.mark.servers
 
 LIVE = datetime(2026, 3, 4, 11, 0, tzinfo=UTC)
 SPAN = timedelta(hours=3)
-
-
-def _start_worker(env, log):
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for_port("127.0.0.1", int(env["OPSWATCH_WORKER__WEB_PORT"]), timeout=60)
-    return proc
-
-
-def _stats(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/opswatch/stats/", timeout=5) as r:
-        return json.loads(r.read())
 
 
 def _produce(bootstrap, prefix, messages):
@@ -62,15 +45,10 @@ def _wait(pred, timeout):
 def test_one_page_and_one_resolve_per_disruption_across_a_sigkill(broker, oncall, tmp_path):
     prefix = f"page{free_port()}"
     ensure_topics(KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2))
-    port = free_port()
-    env = {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix, "OPSWATCH_KAFKA__PARTITIONS": "2",
-           "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
-           "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"), "OPSWATCH_WORKER__TICK_S": "1",
-           "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3", "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10",
-           "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1", "OPSWATCH_ALERTMANAGER__URL": oncall.url,
-           "OPSWATCH_ALERTMANAGER__RESEND_S": "2",
-           "OPSWATCH_INFLUX__FILE_STORE": str(tmp_path / "m.lp")}
+    worker = LocalWorker(broker.bootstrap, prefix, tmp_path / "data", tmp_path / "worker.log", settings={
+        "OPSWATCH_KAFKA__PARTITIONS": "2", "OPSWATCH_WORKER__TICK_S": "1", "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
+        "OPSWATCH_ALERTMANAGER__URL": oncall.url, "OPSWATCH_ALERTMANAGER__RESEND_S": "2",
+        "OPSWATCH_INFLUX__FILE_STORE": str(tmp_path / "m.lp")})
     sim = Simulation(World.generate(seed=7), LIVE - timedelta(hours=6), seed=7,
                      disruptions=default_disruptions(LIVE, SPAN), live_start=LIVE)
     truth = {(g.kind, g.entity) for g in sim.ground_truth}
@@ -79,26 +57,23 @@ def test_one_page_and_one_resolve_per_disruption_across_a_sigkill(broker, oncall
     cut = LIVE + timedelta(minutes=80)
     first = sim.events_between(LIVE - timedelta(hours=6), cut)
     rest = sim.events_between(cut, LIVE + SPAN)
-    log = tmp_path / "worker.log"
-    worker = _start_worker(env, log)
+    worker.start()
     try:
         _produce(broker.bootstrap, prefix, first)
         assert _wait(lambda: len({i for s, i in oncall.receiver.notifications() if s == "firing"}) >= len(truth),
                      120), oncall.receiver.notifications()
         firing_before = oncall.receiver.notifications()
         # the worker dies hard while every incident is open, and comes back
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-        worker = _start_worker(env, log)
+        worker.kill()
+        worker.start()
         time.sleep(8)  # re-sends of the open alerts reach Alertmanager; they must page nobody
         assert oncall.receiver.notifications() == firing_before
         _produce(broker.bootstrap, prefix, rest)
         assert _wait(lambda: sum(s == "resolved" for s, _ in oncall.receiver.notifications()) >= len(truth), 120)
         time.sleep(4)
-        stats = _stats(port)
+        stats = worker.stats()
     finally:
-        worker.terminate()
-        worker.wait(20)
+        worker.stop()
     notes = oncall.receiver.notifications()
     print(f"disruptions={len(truth)} notifications={len(notes)} "
           f"firing={sum(s == 'firing' for s, _ in notes)} resolved={sum(s == 'resolved' for s, _ in notes)} "

@@ -8,9 +8,6 @@ injected fridge failure opened an incident, and the POS webhook feeds the same p
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,8 +16,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from connectors.broker import free_port, wait_for_port
+from connectors.broker import free_port
 from connectors.kafka import ensure_topics
+from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 from tests.flows import fridge, normal_fridge_day
 from tests.servers import victoria_export
@@ -48,24 +46,13 @@ def worker(request, broker, victoria, tmp_path):
     prefix = f"e2e{free_port()}"
     kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=prefix, partitions=2)
     ensure_topics(kafka)
-    port = free_port()
-    env = {**os.environ, "OPSWATCH_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "OPSWATCH_KAFKA__TOPIC_PREFIX": prefix, "OPSWATCH_KAFKA__PARTITIONS": "2",
-           "OPSWATCH_WORKER__APP_ID": prefix, "OPSWATCH_WORKER__WEB_PORT": str(port),
-           "OPSWATCH_WORKER__DATA_DIR": str(tmp_path / "data"),
-           "OPSWATCH_WORKER__REBALANCE_TIMEOUT_S": "3", "OPSWATCH_WORKER__SESSION_TIMEOUT_S": "10",
-           "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1", "OPSWATCH_WORKER__CONSUMER": request.param,
-           "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}", "OPSWATCH_INFLUX__TOKEN": "t0ken-e2e",
-           "OPSWATCH_INFLUX__BUCKET": prefix, "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool")}
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"], env=env,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_port("127.0.0.1", port, timeout=60)
-        yield {"prefix": prefix, "port": port, "kafka": kafka, "log": log}
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    w = LocalWorker(broker.bootstrap, prefix, tmp_path / "data", tmp_path / "worker.log", settings={
+        "OPSWATCH_KAFKA__PARTITIONS": "2", "OPSWATCH_WORKER__BATCH_WITHIN_S": "0.1",
+        "OPSWATCH_WORKER__CONSUMER": request.param,
+        "OPSWATCH_INFLUX__URL": f"http://127.0.0.1:{victoria.port}", "OPSWATCH_INFLUX__TOKEN": "t0ken-e2e",
+        "OPSWATCH_INFLUX__BUCKET": prefix, "OPSWATCH_INFLUX__SPOOL_DIR": str(tmp_path / "spool")})
+    with w:
+        yield {"prefix": prefix, "port": w.web_port, "kafka": kafka, "log": w.log_path}
 
 
 def test_events_become_points_dead_letters_and_incidents(broker, victoria, worker):
