@@ -155,6 +155,11 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
 
     sink.setup()
 
+    @app.on_before_shutdown.connect
+    async def save_detectors_on_shutdown(app, **kwargs) -> None:  # noqa: ARG001
+        if pipeline.save_on_shutdown():
+            log.info("saved the checkpoint with every detector before stopping")
+
     @app.timer(interval=w.tick_s)
     async def tick():
         await pipeline.tick()

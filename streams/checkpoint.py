@@ -294,8 +294,11 @@ class Checkpoint:
         return items, counts
 
     # -- save -----------------------------------------------------------------------------------
-    def save_core(self, core) -> None:
-        """Save after a batch: what it changed, in one transaction with the offsets."""
+    def save_core(self, core, *, flush_detectors: bool = False) -> None:
+        """Save after a batch: what it changed, in one transaction with the offsets.
+
+        ``flush_detectors``: write every changed detector now rather than paced (a clean shutdown).
+        """
         now = self.clock()
         fresh = self._core is not core
         if fresh:  # a core this checkpoint has not restored: write all of it, in place of what is there
@@ -307,7 +310,7 @@ class Checkpoint:
         else:
             dirty, dirty_det = core.take_changes()
         try:
-            self._save(core, dirty, dirty_det, now, fresh)
+            self._save(core, dirty, dirty_det, now, fresh, flush_detectors)
         except BaseException:
             if fresh:
                 self._reset()
@@ -318,7 +321,8 @@ class Checkpoint:
         self._core = core
         self.saves += 1
 
-    def _save(self, core, dirty: set[str], dirty_det: set[str], now: float, fresh: bool) -> None:
+    def _save(self, core, dirty: set[str], dirty_det: set[str], now: float, fresh: bool,
+              flush_detectors: bool = False) -> None:
         specs = self._specs(core)
         live = self._live
         ents = set(dirty)
@@ -357,7 +361,7 @@ class Checkpoint:
             ents |= extra
             items, counts = self._items(specs, ents)
         written_ents = [e for e in ents if e in counts or e in live]  # a tombstone only over a bundle held
-        det_writes, det_deletes, det_changes = self._detectors_due(core, dirty_det, now, fresh)
+        det_writes, det_deletes, det_changes = self._detectors_due(core, dirty_det, now, fresh or flush_detectors)
 
         seq = self._seq + 1
         db = self.db

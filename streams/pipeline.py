@@ -122,6 +122,7 @@ class BatchPipeline:
         self.topics = {n: f"{topic_prefix}.{n}" for n in (INCIDENTS, RECOMMENDATIONS, DEADLETTER)}
         self.stats = PipelineStats()
         self._lock = asyncio.Lock()
+        self._in_flight = False
         self.listeners: list = []  # callables(CoreOutput), e.g. a live view
 
     async def handle(self, messages: list[RawMessage], stage: str = "core", lag: int | None = None) -> CoreOutput:
@@ -129,9 +130,20 @@ class BatchPipeline:
         if self.stats.first_batch_at is None:
             self.stats.first_batch_at = time.time()
         async with self._lock:  # the core and the sink are not shared between concurrent batches
+            self._in_flight = True  # the core is ahead of what is durable until deliver returns
             out = self.core.process(messages, now=datetime.now(UTC))
             await self.deliver(out, stage, len(messages), t0, lag)
+            self._in_flight = False
         return out
+
+    def save_on_shutdown(self) -> bool:
+        """At a clean stop, write the detectors still waiting for their paced save as well, so a
+        restart relearns nothing; not when a batch was cut off half way (the last checkpoint stands
+        then, and the batch is read again). True when it saved."""
+        if self.checkpoint is None or self._in_flight:
+            return False
+        self.checkpoint.save_core(self.core, flush_detectors=True)
+        return True
 
     async def deliver(self, out: CoreOutput, stage: str, n_messages: int, t0: float,
                       lag: int | None = None) -> None:
@@ -193,6 +205,7 @@ class BatchPipeline:
         """Return the core to its last checkpoint (after a batch failed half way)."""
         if self.checkpoint is not None and self.checkpoint.restore_core(self.core):
             log.warning("rolled back to the checkpoint: offsets %s", self.core.offsets)
+            self._in_flight = False
 
     async def flush_pages(self) -> None:
         """Send due pages; a pager outage is logged and retried, never fatal to the stream."""
@@ -209,8 +222,10 @@ class BatchPipeline:
         """Periodic work on wall-clock time: silent devices and sites, re-sending open pages."""
         t0 = time.perf_counter()
         async with self._lock:
+            self._in_flight = True
             out = self.core.tick(datetime.now(UTC))
             if out.incidents or out.recommendations:
                 await self.deliver(out, "tick", 0, t0)
+            self._in_flight = False
             await self.flush_pages()
             await asyncio.get_running_loop().run_in_executor(None, self.sink.maintain)

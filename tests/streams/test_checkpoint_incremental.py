@@ -289,6 +289,22 @@ def test_detectors_are_written_paced_and_never_later_than_every_s(tmp_path):
     assert sum(written) >= 150  # each fridge about every 30 s
 
 
+def test_a_flush_writes_every_pending_detector_at_once(tmp_path):
+    """A clean shutdown writes the paced detectors now: the restarted worker relearns nothing."""
+    clock = FakeClock()
+    _, core = run_flow(_fridges(100, 0), batch=100)
+    cp = Checkpoint(tmp_path / "w.checkpoint", detectors_every_s=30, clock=clock)
+    cp.save_core(core)
+    for step in range(1, 4):
+        clock.t += 1
+        run_flow(_fridges(100, step), core=core, batch=100, start_offset=100 * step)
+        cp.save_core(core)
+    live = {k: pickle.dumps(d, pickle.HIGHEST_PROTOCOL) for k, d in core.detectors.detectors.items()}
+    assert sum(_saved_detectors(cp.path)[k] != v for k, v in live.items()) > 50  # most still pending
+    cp.save_core(core, flush_detectors=True)
+    assert _saved_detectors(cp.path) == live
+
+
 def test_evicted_detectors_are_deleted_at_once(tmp_path):
     docs = normal_fridge_day(60, "F1") + normal_fridge_day(60, "F2")
     _, core = run_flow(docs)
