@@ -119,7 +119,11 @@ def run_demo(settings: Settings, *, duration: float | None, summary_path: Path |
     web_port = worker.web_port
     target = settings.influx.url or str(lp_file)
     console.print(f"[bold]opswatch demo[/]: broker {broker.bootstrap}, worker web :{web_port}, metrics -> {target}")
-    ensure_topics(settings.kafka)
+    try:
+        ensure_topics(settings.kafka)
+    except BaseException:
+        broker.stop()  # no broker left behind when the demo cannot even begin
+        raise
     (workdir / "worker.log").write_bytes(b"")  # one log per demo run
     feed, stop = Feed(), threading.Event()
     live = console.is_terminal
