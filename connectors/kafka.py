@@ -13,17 +13,14 @@ Importing this module also keeps SASL tokens and passwords out of both clients' 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
-import os
 import socket
 import ssl
 import struct
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
+from kafka.net.sasl.scram import ScramClient as _KafkaScramClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -192,45 +189,36 @@ def sasl_authenticate(wire: _Wire, token: bytes) -> tuple[int, str | None, bytes
     return error, r.string(), r.bytes_()
 
 
+def _raise_scram_error(server_message: bytes) -> None:
+    """A SCRAM server says no with ``e=...`` (RFC 5802), which kafka-python's client does not read."""
+    text = server_message.decode(errors="replace")
+    if text.startswith("e="):
+        raise KafkaSecurityError(text[2:])
+
+
 class ScramClient:
-    """The client side of SCRAM-SHA-256/512 (RFC 5802/7677) as Kafka uses it (no channel binding)."""
+    """kafka-python's own SCRAM-SHA-256/512 client, its failures raised as ``KafkaSecurityError``."""
 
     def __init__(self, mechanism: str, user: str, password: str):
-        self.hash = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
-        self.user, self.password = user, password
-        self.nonce = base64.b64encode(os.urandom(24)).decode()
-        self.first_bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={self.nonce}"
-        self.server_signature = b""
+        self._scram = _KafkaScramClient(user, password, mechanism)
 
     def first(self) -> bytes:
-        return ("n,," + self.first_bare).encode()
-
-    def _hmac(self, key: bytes, msg: bytes) -> bytes:
-        return hmac.new(key, msg, self.hash).digest()
+        return self._scram.first_message()
 
     def final(self, server_first: bytes) -> bytes:
-        text = server_first.decode()
-        fields = dict(f.split("=", 1) for f in text.split(",") if "=" in f)
-        if "e" in fields:
-            raise KafkaSecurityError(fields["e"])
-        if not fields.get("r", "").startswith(self.nonce):
-            raise KafkaSecurityError("the server's SCRAM nonce does not extend ours")
-        salted = hashlib.pbkdf2_hmac(self.hash, self.password.encode(), base64.b64decode(fields["s"]),
-                                     int(fields["i"]))
-        client_key = self._hmac(salted, b"Client Key")
-        stored_key = hashlib.new(self.hash, client_key).digest()
-        without_proof = f"c=biws,r={fields['r']}"
-        auth_message = f"{self.first_bare},{text},{without_proof}".encode()
-        proof = bytes(a ^ b for a, b in zip(client_key, self._hmac(stored_key, auth_message)))
-        self.server_signature = self._hmac(self._hmac(salted, b"Server Key"), auth_message)
-        return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+        _raise_scram_error(server_first)
+        try:
+            self._scram.process_server_first_message(server_first)
+        except (KeyError, ValueError) as exc:
+            raise KafkaSecurityError(f"unexpected SCRAM reply ({exc})") from None
+        return self._scram.final_message()
 
     def verify(self, server_final: bytes) -> None:
-        fields = dict(f.split("=", 1) for f in server_final.decode().split(",") if "=" in f)
-        if "e" in fields:
-            raise KafkaSecurityError(fields["e"])
-        if base64.b64decode(fields.get("v", "")) != self.server_signature:
-            raise KafkaSecurityError("the server's SCRAM signature is wrong (it does not know the password)")
+        _raise_scram_error(server_final)
+        try:
+            self._scram.process_server_final_message(server_final)
+        except (KeyError, ValueError):
+            raise KafkaSecurityError("the server's SCRAM signature is wrong (it does not know the password)") from None
 
 
 def _sasl_login(wire: _Wire, settings: KafkaSettings, server: str) -> None:

@@ -255,21 +255,13 @@ class OnsetEnsemble(Detector):
             spread = 0.0
             level = v
         if ts is not None:
-            b_qh = int((ts % qh.period_s) // qh.bucket_s) % qh._n_buckets
-            b_hod = int((ts % hod.period_s) // hod.bucket_s) % hod._n_buckets
-            b_how = int((ts % how.period_s) // how.bucket_s) % how._n_buckets
-            usual = qh._mean[b_qh] if qh._count[b_qh] >= qh.min_count else None
+            b_qh, b_hod, b_how = qh.bucket(ts), hod.bucket(ts), how.bucket(ts)
+            usual = qh.expected_at(b_qh)
             floor = 1e-3 * max(abs(self._mean), 1e-6) + 1e-9
-            if hod._count[b_hod] < hod.min_count:
-                z_seasonal, seasonal_expected = 0.0, None
-            else:
-                seasonal_expected = hod._mean[b_hod]
-                z_seasonal = abs(v - seasonal_expected) / max(math.sqrt(hod._var[b_hod]), floor)
-            if how._count[b_how] >= how.min_count:
-                week_expected = how._mean[b_how]
-                z_week = abs(v - week_expected) / max(math.sqrt(how._var[b_how]), floor)
-                if z_week < z_seasonal:
-                    z_seasonal, seasonal_expected = z_week, week_expected
+            z_seasonal, seasonal_expected = hod.residual_z_at(b_hod, v, floor)
+            z_week, week_expected = how.residual_z_at(b_how, v, floor)
+            if week_expected is not None and z_week < z_seasonal:
+                z_seasonal, seasonal_expected = z_week, week_expected
         else:
             usual = seasonal_expected = None
             z_seasonal = 0.0
@@ -324,15 +316,9 @@ class OnsetEnsemble(Detector):
             self._seasonal_range.learn(seasonal_distance)
         self._stuck.learn(v)
         if ts is not None:
-            for prof, b in ((qh, b_qh), (hod, b_hod), (how, b_how)):
-                if prof._count[b] == 0:
-                    prof._mean[b] = v
-                else:
-                    pa = prof.alpha
-                    d = v - prof._mean[b]
-                    prof._mean[b] += pa * d
-                    prof._var[b] = (1.0 - pa) * (prof._var[b] + pa * d * d)
-                prof._count[b] += 1
+            qh.learn_at(b_qh, v)
+            hod.learn_at(b_hod, v)
+            how.learn_at(b_how, v)
         self._mean = v if n == 0 else self._mean + 0.01 * (v - self._mean)
         self._prev = v
         self._n = n + 1

@@ -48,29 +48,20 @@ class SeasonalProfile:
         self._var = array("d", bytes(8 * self._n_buckets))
         self._count = array("I", bytes(4 * self._n_buckets))  # 4 billion samples a bucket
 
-    def _bucket(self, ts: float) -> int:
+    def bucket(self, ts: float) -> int:
+        """The bucket ``ts`` falls in (the ``*_at`` methods take it, so a caller finds it once)."""
         return int((ts % self.period_s) // self.bucket_s) % self._n_buckets
 
-    def expected(self, ts: float | None) -> float | None:
-        if ts is None:
-            return None
-        b = self._bucket(ts)
+    def expected_at(self, b: int) -> float | None:
         return self._mean[b] if self._count[b] >= self.min_count else None
 
-    def residual_z(self, v: float, ts: float | None, floor: float) -> tuple[float, float | None]:
-        """Distance of ``v`` from its bucket's mean in the bucket's standard deviations."""
-        if ts is None:
-            return 0.0, None
-        b = self._bucket(ts)
+    def residual_z_at(self, b: int, v: float, floor: float) -> tuple[float, float | None]:
         if self._count[b] < self.min_count:
             return 0.0, None
         mean = self._mean[b]
         return abs(v - mean) / max(math.sqrt(self._var[b]), floor), mean
 
-    def learn(self, v: float, ts: float | None) -> None:
-        if ts is None:
-            return
-        b = self._bucket(ts)
+    def learn_at(self, b: int, v: float) -> None:
         if self._count[b] == 0:
             self._mean[b] = v
         else:
@@ -79,3 +70,14 @@ class SeasonalProfile:
             self._mean[b] += a * d
             self._var[b] = (1.0 - a) * (self._var[b] + a * d * d)
         self._count[b] += 1
+
+    def expected(self, ts: float | None) -> float | None:
+        return None if ts is None else self.expected_at(self.bucket(ts))
+
+    def residual_z(self, v: float, ts: float | None, floor: float) -> tuple[float, float | None]:
+        """Distance of ``v`` from its bucket's mean in the bucket's standard deviations."""
+        return (0.0, None) if ts is None else self.residual_z_at(self.bucket(ts), v, floor)
+
+    def learn(self, v: float, ts: float | None) -> None:
+        if ts is not None:
+            self.learn_at(self.bucket(ts), v)

@@ -17,16 +17,17 @@ import sys
 import time
 
 
-def peak_rss_kb() -> int | None:
-    """This process's own peak RSS (VmHWM; ru_maxrss would include the parent's, inherited at fork)."""
+def peak_rss_kb(pid: int | str = "self") -> int | None:
+    """A process's peak RSS in KiB (VmHWM; for this process ru_maxrss would include the parent's,
+    inherited at fork, so it is only the fallback where /proc is missing)."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if pid == "self" else None
 
 
 def _done(out: str, count: int, first: float, last: float) -> None:

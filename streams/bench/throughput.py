@@ -31,6 +31,7 @@ from rich.table import Table
 
 from connectors.broker import LocalBroker
 from connectors.kafka import ensure_topics
+from streams.bench.runners import peak_rss_kb
 from streams.local_worker import LocalWorker
 from streams.settings import KafkaSettings
 
@@ -47,16 +48,6 @@ def make_stream(readings: int, entities: int) -> list[tuple[bytes, bytes]]:
                                                "temp_c": round(temp, 2),
                                                "ts": (T0 + timedelta(minutes=minute)).isoformat()})))
     return out
-
-
-def _vm_hwm_kb(pid: int) -> int | None:
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def _run_runner(kind: str, bootstrap: str, topic: str, n: int, workdir: Path, timeout: float) -> dict | None:
@@ -124,7 +115,7 @@ def _run_worker(bootstrap: str, prefix: str, n: int, workdir: Path, influx_url: 
         else:
             raise RuntimeError(f"worker processed {stats.get('processed')} of {n}; see {workdir / 'worker.log'}")
         first, last = stats["first_batch_at"], stats["last_batch_at"]
-        hwm = _vm_hwm_kb(worker.pid)
+        hwm = peak_rss_kb(worker.pid)
     finally:
         worker.stop(30)
     return {"count": n, "events_per_s": n / (last - first), "batch_ms_p50": stats["batch_ms_p50"],
