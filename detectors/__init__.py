@@ -18,10 +18,20 @@ Modules, by what they detect: ``range_break`` (a feature leaving its long-held r
 ``seasonal`` (the usual value at this time of day or week), ``likelihood`` (how rare a surprise
 is for this series), ``stuck`` (a frozen reading); ``ensemble`` combines them; ``zscore`` is the
 baseline.
+
+The hot path (``ensemble``'s ``OnsetState`` and its parts) is compiled with Cython when the
+package is installed (``setup.py``; the C types are in the ``.pxd`` files beside the sources).
+``COMPILED`` says whether the compiled modules are the ones running; ``OPSWATCH_PURE_PYTHON=1``
+runs the plain Python sources instead (for a debugger, coverage or a profiler).
 """
 
-from detectors.base import Detector, Explanation
-from detectors.registry import DEFAULT_THRESHOLD, DETECTORS, default_detector, make_detector
+from detectors import _compiled
 
-__all__ = ["DEFAULT_THRESHOLD", "DETECTORS", "Detector", "Explanation", "default_detector",
-           "make_detector"]
+_compiled.choose_implementation()  # before anything imports the modules it may replace
+COMPILED, COMPILED_MODULES = _compiled.COMPILED, _compiled.COMPILED_MODULES
+
+from detectors.base import Detector, Explanation  # noqa: E402
+from detectors.registry import DEFAULT_THRESHOLD, DETECTORS, default_detector, make_detector  # noqa: E402
+
+__all__ = ["COMPILED", "COMPILED_MODULES", "DEFAULT_THRESHOLD", "DETECTORS", "Detector", "Explanation",
+           "default_detector", "make_detector"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 
+from detectors._state import restore_state, state_reduce
 from detectors.base import Detector, Explanation, read_value_and_ts
 from detectors.likelihood import TailLikelihood
 from detectors.range_break import RangeBreak
@@ -40,6 +41,9 @@ THRESHOLD = 0.5
 
 _DAY_S = 86_400.0
 _WEEK_S = 7 * _DAY_S
+#: the detector's parameters (river reads them back from the attributes of the same names)
+_PARAMS = ("warmup", "refractory", "threshold", "horizon", "confirm_break", "confirm_window", "jump_break",
+           "break_scale", "seasonal_decades", "level_alpha", "spread_alpha")
 
 
 class OnsetEnsemble(Detector):
@@ -96,6 +100,66 @@ class OnsetEnsemble(Detector):
     # it raises an incident once and then stays quiet by itself; refusing it the anomalous samples
     # would freeze its ranges and profiles, so every later sample of the incident would look new
     learn_anomalies = True
+    _STATE = (*_PARAMS, "_state")
+
+    def __init__(self, warmup: int = 150, refractory: int = 100, threshold: float = THRESHOLD,
+                 horizon: int = 16_384, confirm_break: float = 0.05, confirm_window: int = 6,
+                 jump_break: float = 0.5, break_scale: float = 0.1, seasonal_decades: float = 2.5,
+                 level_alpha: float = 0.25, spread_alpha: float = 0.1):
+        self.warmup = warmup
+        self.refractory = refractory
+        self.threshold = threshold
+        self.horizon = horizon
+        self.confirm_break = confirm_break
+        self.confirm_window = confirm_window
+        self.jump_break = jump_break
+        self.break_scale = break_scale
+        self.seasonal_decades = seasonal_decades
+        self.level_alpha = level_alpha
+        self.spread_alpha = spread_alpha
+        self._state = OnsetState(warmup, refractory, threshold, horizon, confirm_break, confirm_window,
+                                 jump_break, break_scale, seasonal_decades, level_alpha, spread_alpha)
+
+    # -- river API: the state does the work ------------------------------------------------------
+
+    def score_one(self, x: dict) -> float:
+        return self._state.score_one(x)
+
+    def expected_one(self, x: dict) -> float | None:
+        return self._state.expected_one(x)
+
+    def explain_one(self, x: dict) -> Explanation:
+        return self._state.explain_one(x)
+
+    def learn_one(self, x: dict) -> None:
+        self._state.learn_one(x)
+
+    def update(self, v: float, ts: float | None, threshold: float) -> tuple[float, float | None, str]:
+        """Score, explain and learn one finite sample in one pass (see ``OnsetState.update``)."""
+        return self._state.update(v, ts, threshold)
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        if "_state" not in state:  # pickled before the state had a class of its own: its names, flat
+            inner = OnsetState.__new__(OnsetState)
+            inner.__setstate__(state)
+            state = {name: state[name] for name in _PARAMS} | {"_state": inner}
+        restore_state(self, state)
+
+
+class OnsetState:
+    """What ``OnsetEnsemble`` has learnt, and how it scores with it: the detector's hot path.
+
+    Apart from the river-facing class so that it can be compiled: ``detectors/ensemble.pxd``
+    declares every attribute, with C types for the numbers (see ``setup.py``).
+    """
+
+    _STATE = (*_PARAMS, "_value_range", "_step_range", "_spread_range", "_seasonal_range", "_stuck", "_spread_mean",
+              "_spread_var", "_quarter_hour_profile", "_hour_of_day_profile", "_hour_of_week_profile",
+              "_seasonal_tail", "_level", "_mean", "_prev", "_n", "_last_break", "_since_fire", "_cache",
+              "_comp_cache", "_exp_cache")
 
     def __init__(self, warmup: int = 150, refractory: int = 100, threshold: float = THRESHOLD,
                  horizon: int = 16_384, confirm_break: float = 0.05, confirm_window: int = 6,
@@ -360,3 +424,9 @@ class OnsetEnsemble(Detector):
         self._prev = v
         self._n += 1
         self._cache = None
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        restore_state(self, state)

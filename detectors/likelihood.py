@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from river import stats
+from detectors._state import restore_state, state_reduce
 
 _LN10 = math.log(10.0)
 
@@ -40,11 +40,15 @@ class TailLikelihood:
     True
     """
 
+    _STATE = ("level", "warmup", "_n", "_rate_n", "_rate_mean", "_excess_n", "_excess_mean")
+
     def __init__(self, level: float = 2.0, warmup: int = 100):
         self.level = level
         self.warmup = warmup
-        self._rate = stats.Mean()  # fraction of surprises above the level
-        self._excess = stats.Mean()  # mean excess over the level: the exponential tail's scale
+        # two running means, updated as river's ``stats.Mean`` updates them (bit for bit), kept as
+        # plain numbers so that the compiled hot path never calls back into Python:
+        self._rate_n = self._rate_mean = 0.0  # fraction of surprises above the level
+        self._excess_n = self._excess_mean = 0.0  # mean excess over the level: the tail's scale
         self._n = 0
 
     def decades(self, z: float) -> float:
@@ -52,13 +56,26 @@ class TailLikelihood:
         if self._n < self.warmup or z <= self.level:
             return 0.0
         # one pseudo-exceedance keeps a tail never seen from meaning "impossible"
-        rate = (self._rate.get() * self._n + 1.0) / (self._n + 1.0)
-        scale = self._excess.get() if self._excess.n else 1.0
+        rate = (self._rate_mean * self._n + 1.0) / (self._n + 1.0)
+        scale = self._excess_mean if self._excess_n else 1.0
         return -math.log10(rate) + (z - self.level) / max(scale, 1e-9) / _LN10
 
     def learn(self, z: float) -> None:
         above = z > self.level
-        self._rate.update(1.0 if above else 0.0)
+        self._rate_n += 1.0
+        self._rate_mean += (1.0 / self._rate_n) * ((1.0 if above else 0.0) - self._rate_mean)
         if above:
-            self._excess.update(z - self.level)
+            x = z - self.level
+            self._excess_n += 1.0
+            self._excess_mean += (1.0 / self._excess_n) * (x - self._excess_mean)
         self._n += 1
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        if "_rate" in state:  # pickled when the two means were river ``stats.Mean`` objects
+            state = dict(state)
+            rate, excess = state.pop("_rate"), state.pop("_excess")
+            state.update(_rate_n=rate.n, _rate_mean=rate.get(), _excess_n=excess.n, _excess_mean=excess.get())
+        restore_state(self, state)

@@ -7,6 +7,8 @@ so it is a strong, scale-free signal that needs no per-series threshold.
 
 from __future__ import annotations
 
+from detectors._state import restore_state, state_reduce
+
 
 class RangeBreak:
     """The range of one feature over roughly the last ``horizon`` samples, and breaks of it.
@@ -38,6 +40,8 @@ class RangeBreak:
     1.0
     """
 
+    _STATE = ("horizon", "n_blocks", "two_sided", "_block_len", "_blocks", "_cur_lo", "_cur_hi", "_cur_n", "lo", "hi")
+
     def __init__(self, horizon: int = 16_384, n_blocks: int = 16, two_sided: bool = True):
         self.horizon = horizon
         self.n_blocks = n_blocks
@@ -53,30 +57,35 @@ class RangeBreak:
         """How far ``x`` lies outside the range, as a fraction of the range (0 inside it)."""
         if self.hi is None:
             return 0.0
-        rng = self.hi - self.lo
+        hi, lo = self.hi, self.lo
+        rng = hi - lo
         if rng <= 0.0:
             return 0.0
-        if x > self.hi:
-            return (x - self.hi) / rng
-        if self.two_sided and x < self.lo:
-            return (self.lo - x) / rng
+        if x > hi:
+            return (x - hi) / rng
+        if self.two_sided and x < lo:
+            return (lo - x) / rng
         return 0.0
 
     def learn(self, x: float) -> None:
+        # the bounds are read once into locals (plain numbers when compiled) and written back only
+        # when x moves them, which is rare
         if self._cur_n == 0:
             self._cur_lo = self._cur_hi = x
         else:
-            if x < self._cur_lo:
+            cur_lo, cur_hi = self._cur_lo, self._cur_hi
+            if x < cur_lo:
                 self._cur_lo = x
-            if x > self._cur_hi:
+            if x > cur_hi:
                 self._cur_hi = x
         self._cur_n += 1
         if self.hi is None:
             self.lo = self.hi = x
         else:
-            if x < self.lo:
+            lo, hi = self.lo, self.hi
+            if x < lo:
                 self.lo = x
-            if x > self.hi:
+            if x > hi:
                 self.hi = x
         if self._cur_n >= self._block_len:
             self._blocks.append((self._cur_lo, self._cur_hi))
@@ -84,5 +93,11 @@ class RangeBreak:
             if len(self._blocks) >= self.n_blocks:
                 self._blocks.pop(0)
                 # the oldest block left: the range is what the remaining blocks saw
-                self.lo = min(b[0] for b in self._blocks)
-                self.hi = max(b[1] for b in self._blocks)
+                self.lo = min([b[0] for b in self._blocks])
+                self.hi = max([b[1] for b in self._blocks])
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        restore_state(self, state)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from array import array
 
+from detectors._state import restore_state, state_reduce
+
 
 class SeasonalProfile:
     """Exponentially weighted mean and variance of a metric per time-of-period bucket.
@@ -35,6 +37,8 @@ class SeasonalProfile:
     (15.0, 10.0)
     """
 
+    _STATE = ("period_s", "bucket_s", "alpha", "min_count", "_n_buckets", "_mean", "_var", "_count")
+
     def __init__(self, period_s: float = 86_400.0, bucket_s: float = 3_600.0, alpha: float = 0.05,
                  min_count: int = 3):
         self.period_s = period_s
@@ -47,29 +51,35 @@ class SeasonalProfile:
         self._mean = array("d", bytes(8 * self._n_buckets))
         self._var = array("d", bytes(8 * self._n_buckets))
         self._count = array("I", bytes(4 * self._n_buckets))  # 4 billion samples a bucket
+        self._bind()
+
+    def _bind(self) -> None:
+        # the hot methods index these: the arrays themselves, or typed views of them when compiled
+        self._mean_v, self._var_v, self._count_v = self._mean, self._var, self._count
 
     def bucket(self, ts: float) -> int:
         """The bucket ``ts`` falls in (the ``*_at`` methods take it, so a caller finds it once)."""
-        return int((ts % self.period_s) // self.bucket_s) % self._n_buckets
+        k = int((ts % self.period_s) // self.bucket_s)
+        return k % self._n_buckets
 
     def expected_at(self, b: int) -> float | None:
-        return self._mean[b] if self._count[b] >= self.min_count else None
+        return self._mean_v[b] if self._count_v[b] >= self.min_count else None
 
     def residual_z_at(self, b: int, v: float, floor: float) -> tuple[float, float | None]:
-        if self._count[b] < self.min_count:
+        if self._count_v[b] < self.min_count:
             return 0.0, None
-        mean = self._mean[b]
-        return abs(v - mean) / max(math.sqrt(self._var[b]), floor), mean
+        mean = self._mean_v[b]
+        return abs(v - mean) / max(math.sqrt(self._var_v[b]), floor), mean
 
     def learn_at(self, b: int, v: float) -> None:
-        if self._count[b] == 0:
-            self._mean[b] = v
+        if self._count_v[b] == 0:
+            self._mean_v[b] = v
         else:
             a = self.alpha
-            d = v - self._mean[b]
-            self._mean[b] += a * d
-            self._var[b] = (1.0 - a) * (self._var[b] + a * d * d)
-        self._count[b] += 1
+            d = v - self._mean_v[b]
+            self._mean_v[b] += a * d
+            self._var_v[b] = (1.0 - a) * (self._var_v[b] + a * d * d)
+        self._count_v[b] += 1
 
     def expected(self, ts: float | None) -> float | None:
         return None if ts is None else self.expected_at(self.bucket(ts))
@@ -81,3 +91,10 @@ class SeasonalProfile:
     def learn(self, v: float, ts: float | None) -> None:
         if ts is not None:
             self.learn_at(self.bucket(ts), v)
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        restore_state(self, state)
+        self._bind()

@@ -7,6 +7,8 @@ length.
 
 from __future__ import annotations
 
+from detectors._state import restore_state, state_reduce
+
 
 class StuckRun:
     """Fires once when the current run of equal values outgrows every earlier run.
@@ -30,6 +32,8 @@ class StuckRun:
     (5, 1)
     """
 
+    _STATE = ("min_run", "growth", "_last", "_run", "_longest")
+
     def __init__(self, min_run: int = 6, growth: float = 2.0):
         self.min_run = min_run
         self.growth = growth
@@ -42,7 +46,10 @@ class StuckRun:
 
     def run_if(self, v: float) -> int:
         """Length the run would have if ``v`` were appended."""
-        return self._run + 1 if v == self._last else 0
+        if self._last is None:
+            return 0
+        last = self._last  # a plain number when compiled
+        return self._run + 1 if v == last else 0
 
     def crossing(self, v: float) -> bool:
         """Whether ``v`` makes the run cross the stuck limit (true once per run)."""
@@ -57,3 +64,9 @@ class StuckRun:
             self._longest = max(self._longest, self._run)
         self._run = run
         self._last = v
+
+    def __reduce__(self):
+        return state_reduce(self)
+
+    def __setstate__(self, state: dict) -> None:
+        restore_state(self, state)

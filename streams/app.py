@@ -28,6 +28,7 @@ from connectors.base import MetricSink
 from connectors.filestore import LineProtocolFile
 from connectors.influx import InfluxSink
 from connectors.kafka import ensure_topics
+import detectors
 from detectors import make_detector
 from streams.checkpoint import Checkpoint
 from streams.core import OperationsCore
@@ -145,6 +146,9 @@ def create_app(settings: Settings, *, sink: MetricSink | None = None) -> faust.A
     if pager is not None:
         pager.setup()
     core = make_core(settings)
+    if not detectors.COMPILED:
+        log.warning("the detectors run as plain Python (several times slower): reinstall opswatch where a C "
+                    "compiler is at hand (`pip install -e .`) to compile them")
     pipeline = BatchPipeline(core, sink, FaustOutbox(app, out_names), worker=w.name,
                              topic_prefix=k.topic_prefix, pager=pager,
                              checkpoint=Checkpoint(w.data_dir / f"{w.name}.checkpoint",

@@ -111,12 +111,16 @@ class OperationsCore:
                     continue
                 offsets[tp] = msg.offset
             evs, errors = parse_message(msg.value)
-            for err in errors:
-                self._fail(out, msg, "decode" if err.index is None and err.item is None else "validate",
-                           err.reason, err.index, err.item)
-            events.extend((ev, msg) for ev in evs)
+            if errors:
+                for err in errors:
+                    self._fail(out, msg, "decode" if err.index is None and err.item is None else "validate",
+                               err.reason, err.index, err.item)
+            if len(evs) == 1:  # the common case: one reading per message
+                events.append((evs[0], msg))
+            else:
+                events.extend([(ev, msg) for ev in evs])
         if self._dirty is not None:
-            self._touch(ev for ev, _ in events)
+            self._touch([ev for ev, _ in events])
         self._handle(events, out, now)
         return out
 
@@ -125,7 +129,7 @@ class OperationsCore:
         out = CoreOutput()
         batch = [(ev, None) for ev in events]
         if self._dirty is not None:
-            self._touch(ev for ev, _ in batch)
+            self._touch([ev for ev, _ in batch])
         self._handle(batch, out, now)
         return out
 
@@ -257,13 +261,11 @@ class OperationsCore:
         self._dirty_detectors |= dirty_detectors
 
     def _touch(self, events) -> None:
-        dirty, dets = self._dirty, self._dirty_detectors
-        for ev in events:
-            entity, site = ev.entity, ev.location
-            dirty.add(entity)
-            dets.add(entity)
-            if site is not None:
-                dirty.add(site)
+        entities = {ev.entity for ev in events}
+        self._dirty |= entities
+        self._dirty_detectors |= entities
+        self._dirty |= {ev.location for ev in events}
+        self._dirty.discard(None)
 
     def load_state(self, items: Iterable[tuple[str, object, object]], offsets: dict, detectors: dict | None) -> None:
         """Replace the state in place with (dict name, key, value) items, offsets and detectors (None: keep)."""

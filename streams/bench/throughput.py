@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+import detectors
 from connectors.broker import LocalBroker
 from connectors.kafka import ensure_topics
 from streams.bench.runners import peak_rss_kb
@@ -184,8 +185,11 @@ def run_throughput_bench(readings: int = 200_000, entities: int = 2_000, partiti
         if w and b:
             ratios[f"worker/{base}"] = round(w / b, 2)
             console.print(f"worker / {labels[base]}: [bold]{w / b:.2f}x[/] (goal >= {goal})")
+    # the worker's detectors are compiled when the package was installed with a C compiler at hand
+    console.print("detectors: " + ("compiled" if detectors.COMPILED else
+                                   "[bold red]plain Python[/] (slower: `pip install -e .` with a C compiler)"))
     summary = {"readings": readings, "entities": entities, "partitions": partitions, "results": results,
-               "ratios": ratios}
+               "ratios": ratios, "detectors_compiled": detectors.COMPILED}
     if out:
         out.write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -29,10 +29,9 @@ def reference(det: OnsetEnsemble, v: float, ts: float | None, threshold: float) 
 
 
 def state(det: OnsetEnsemble) -> dict:
-    d = dict(vars(det))
-    for k in ("_cache", "_comp_cache", "_exp_cache"):  # memo of the last call, not state
-        d.pop(k)
-    return pickle.loads(pickle.dumps(d))
+    memo = ("_cache", "_comp_cache", "_exp_cache")  # of the last call, not state
+    inner = det._state
+    return pickle.loads(pickle.dumps({k: getattr(inner, k) for k in inner._STATE if k not in memo}))
 
 
 def run_both(values: list[float], step_s: float | None, threshold: float) -> None:
