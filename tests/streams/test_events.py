@@ -59,3 +59,23 @@ def test_arbitrary_input_never_raises(raw):
 def test_true_or_false_is_not_a_temperature():
     _, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"temp_c": False}))
     assert errors and "not true/false" in errors[0].reason
+
+
+def test_true_or_false_is_not_a_humidity_either_but_a_numeric_string_still_is_a_number():
+    _, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"humidity_pct": True}))
+    assert errors and "humidity_pct" in errors[0].reason and "not true/false" in errors[0].reason
+    events, errors = parse_message(orjson.dumps(fridge(0, "4.5") | {"humidity_pct": " 40 "}))
+    assert errors == [] and (events[0].temp_c, events[0].humidity_pct) == (4.5, 40.0)
+
+
+def test_timestamps_near_the_bounds_are_judged_in_utc():
+    for ts, ok in (("1999-12-31T23:30:00-01:00", True), ("2000-01-01T00:30:00+01:00", False),
+                   ("2099-12-31T23:30:00+01:00", True), ("2099-12-31T23:30:00-01:00", False)):
+        events, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"ts": ts}))
+        assert bool(events) is ok and all(e.ts.tzinfo is UTC for e in events), ts
+
+
+def test_timestamp_at_the_ends_of_the_calendar_is_refused_not_raised():
+    for ts in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):  # astimezone would overflow
+        events, errors = parse_message(orjson.dumps(fridge(0, 4.0) | {"ts": ts}))
+        assert events == [] and "ts" in errors[0].reason and "between 2000 and 2100" in errors[0].reason
